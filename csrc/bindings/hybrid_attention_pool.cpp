@@ -1,0 +1,6 @@
+#include "bindings.h"
+#include "bindings/common.h"
+
+namespace wtal::bind {
+void bind_hybrid_attention_pool(py::module_& m) {}
+}  // namespace wtal::bind

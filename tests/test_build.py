@@ -1,0 +1,35 @@
+"""The package imports light (no torch) and reports its build."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import wtal
+
+
+def test_import_does_not_import_torch_or_matplotlib(tmp_path):
+    code = "import sys, wtal, wtal.ops, wtal.cli; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_build_info_fields():
+    info = wtal.build_info()
+    for key in ("version", "cxx_compiler", "cuda", "cuda_version", "cuda_archs", "openmp"):
+        assert key in info
+    assert info["cuda"] == wtal.cuda_compiled
+    assert isinstance(wtal.cuda_status(), str)
+
+
+def test_cuda_unavailable_is_reported_not_crashing():
+    import wtal.ops
+
+    if wtal.cuda_status() != "ok":
+        assert wtal.ops.cuda_available() is False
+
+
+def test_cli_version_runs(run_wtal):
+    out = run_wtal("--version")
+    assert out.returncode == 0, out.stderr
+    assert "wtal" in out.stdout and "cuda_status" in out.stdout
