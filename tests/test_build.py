@@ -33,3 +33,9 @@ def test_cli_version_runs(run_wtal):
     out = run_wtal("--version")
     assert out.returncode == 0, out.stderr
     assert "wtal" in out.stdout and "cuda_status" in out.stdout
+
+
+def test_cli_bench_without_checkout_is_a_clear_error(run_wtal, tmp_path):
+    out = run_wtal("bench", "--path", str(tmp_path / "nowhere"))
+    assert out.returncode == 2
+    assert "no benchmarks folder found" in out.stderr
