@@ -365,3 +365,13 @@ def test_help_lists_eval(run_wtal):
     sub = run_wtal("eval", "--help", check=True)
     for opt in ("--gt", "--pred", "--subset", "--tiou", "--preset", "--out", "--per-class"):
         assert opt in sub.stdout
+
+
+def test_no_heavy_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, wtal.cli, wtal.eval.io, wtal.eval.cli; wtal.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert proc.stdout.strip() == "[]"
