@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <numeric>
 #include <stdexcept>
@@ -80,34 +81,59 @@ struct Csr {
   std::vector<int64_t> items;
 };
 
-// Stable bucketing of `sequence` (row ids) by their group id; rows with group -1 are dropped.
-Csr bucket(int64_t n, const int64_t* sequence, const int64_t* group, int64_t num_groups) {
+// Stable bucketing of rows 0..n-1 by their group id (rows with group -1 are dropped).
+Csr bucket_rows(int64_t n, const int64_t* group, int64_t num_groups) {
   Csr csr;
   csr.offsets.assign(num_groups + 1, 0);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t row = sequence ? sequence[k] : k;
-    int64_t g = group[row];
-    if (g >= 0) ++csr.offsets[g + 1];
+  for (int64_t row = 0; row < n; ++row) {
+    if (group[row] >= 0) ++csr.offsets[group[row] + 1];
   }
   for (int64_t g = 0; g < num_groups; ++g) csr.offsets[g + 1] += csr.offsets[g];
   csr.items.resize(csr.offsets[num_groups]);
   std::vector<int64_t> fill(csr.offsets.begin(), csr.offsets.end() - 1);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t row = sequence ? sequence[k] : k;
-    int64_t g = group[row];
-    if (g >= 0) csr.items[fill[g]++] = row;
+  for (int64_t row = 0; row < n; ++row) {
+    if (group[row] >= 0) csr.items[fill[group[row]]++] = row;
   }
   return csr;
+}
+
+// One prediction, copied next to the other predictions of its class: the per-class passes then
+// touch a few hundred KB instead of gathering from the full columns (random access dominated).
+struct PredRec {
+  double score;
+  double start;
+  double end;
+  int64_t video;
+};
+
+struct PredBuckets {
+  std::vector<int64_t> offsets;  // [num_classes + 1]
+  std::vector<PredRec> recs;     // per class: input order, or the order given by `order`
+};
+
+PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* label, const int64_t* video,
+                               const double* start, const double* end, const double* score,
+                               int64_t num_classes) {
+  PredBuckets b;
+  b.offsets.assign(num_classes + 1, 0);
+  for (int64_t row = 0; row < n; ++row) {
+    if (label[row] >= 0) ++b.offsets[label[row] + 1];
+  }
+  for (int64_t g = 0; g < num_classes; ++g) b.offsets[g + 1] += b.offsets[g];
+  b.recs.resize(b.offsets[num_classes]);
+  std::vector<int64_t> fill(b.offsets.begin(), b.offsets.end() - 1);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t row = order ? order[k] : k;
+    const int64_t g = label[row];
+    if (g >= 0) b.recs[fill[g]++] = PredRec{score[row], start[row], end[row], video[row]};
+  }
+  return b;
 }
 
 struct Inputs {
   const int64_t* gt_video;
   const double* gt_start;
   const double* gt_end;
-  const int64_t* pred_video;
-  const double* pred_start;
-  const double* pred_end;
-  const double* pred_score;
   bool explicit_order;
   int64_t T;
   const double* thr;
@@ -117,62 +143,119 @@ struct Inputs {
 struct Scratch {
   explicit Scratch(int64_t num_videos) : video_slot(num_videos, -1) {}
   std::vector<int32_t> video_slot;  // video -> index into `ranges` for the current class, else -1
-  std::vector<int64_t> ranked;
-  std::vector<std::pair<double, int64_t>> keyed;
-  std::vector<int64_t> nan_rows;
+  std::vector<int32_t> ranked;  // class-local record indices in rank order
+  std::vector<uint64_t> keys, keys_tmp;
+  std::vector<int32_t> vals, vals_tmp;
+  std::vector<int32_t> nan_rows;
   std::vector<int32_t> gt_by_video;  // class-local GT indices sorted by (video, row)
   std::vector<std::pair<int32_t, int32_t>> ranges;
-  std::vector<uint8_t> hit;    // [T, P]
-  std::vector<uint8_t> taken;  // [T, npos]
+  std::vector<int32_t> tp_rank;   // [T, npos]: ranks of the true positives, ascending
+  std::vector<int32_t> tp_count;  // [T]
+  std::vector<uint8_t> taken;     // [T, npos]
   std::vector<double> iou;
   std::vector<int32_t> local;
   std::vector<int32_t> cand;
   std::vector<double> mprec, mrec, terms;
 };
 
-void rank_class(const Inputs& in, const DetectionMapOptions& opt, const int64_t* rows, int64_t P,
+// Maps a non-NaN double to an unsigned key whose ascending order is the double's descending order;
+// -0.0 and 0.0 get the same key (they are equal scores, so the tie rule applies).
+inline uint64_t descending_key(double v) {
+  if (v == 0.0) v = 0.0;
+  uint64_t u;
+  std::memcpy(&u, &v, sizeof u);
+  u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+  return ~u;
+}
+
+// Stable LSD radix sort of (keys, vals) by keys, 8 bits per pass; passes where every key has the same
+// digit are skipped (scores in [0, 1] share their top bytes).
+void radix_sort(std::vector<uint64_t>& keys, std::vector<int32_t>& vals, std::vector<uint64_t>& kt,
+                std::vector<int32_t>& vt) {
+  const size_t n = keys.size();
+  kt.resize(n);
+  vt.resize(n);
+  std::vector<uint32_t> hist(8 * 256, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t k = keys[i];
+    for (int p = 0; p < 8; ++p) ++hist[p * 256 + ((k >> (8 * p)) & 255)];
+  }
+  for (int p = 0; p < 8; ++p) {
+    uint32_t* h = hist.data() + p * 256;
+    if (h[(keys[0] >> (8 * p)) & 255] == n) continue;
+    uint32_t sum = 0;
+    for (int d = 0; d < 256; ++d) {
+      const uint32_t c = h[d];
+      h[d] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t pos = h[(keys[i] >> (8 * p)) & 255]++;
+      kt[pos] = keys[i];
+      vt[pos] = vals[i];
+    }
+    keys.swap(kt);
+    vals.swap(vt);
+  }
+}
+
+void rank_class(const DetectionMapOptions& opt, bool explicit_order, const PredRec* recs, int32_t P,
                 Scratch& s) {
-  s.ranked.clear();
-  if (in.explicit_order) {
-    s.ranked.assign(rows, rows + P);
+  s.ranked.resize(P);
+  if (explicit_order) {
+    std::iota(s.ranked.begin(), s.ranked.end(), 0);
     return;
   }
-  s.keyed.clear();
+  s.ranked.clear();
   s.nan_rows.clear();
-  for (int64_t k = 0; k < P; ++k) {
-    int64_t row = rows[k];
-    double v = in.pred_score[row];
-    if (is_nan(v)) s.nan_rows.push_back(row);
-    else s.keyed.emplace_back(v, row);
+  s.keys.clear();
+  s.vals.clear();
+  // Records are in ascending input position. Feeding them to a stable sort in descending position
+  // order makes equal scores come out later-row-first (the official tendency), ascending otherwise.
+  const bool later_first = opt.score_ties_later_first;
+  for (int32_t i = 0; i < P; ++i) {
+    const int32_t k = later_first ? P - 1 - i : i;
+    const double v = recs[k].score;
+    if (is_nan(v)) {
+      s.nan_rows.push_back(k);
+    } else {
+      s.keys.push_back(descending_key(v));
+      s.vals.push_back(k);
+    }
   }
-  // Rows arrive in ascending input position; the comparator is a strict total order, so the result
-  // does not depend on the sort algorithm.
-  if (opt.score_ties_later_first) {
-    std::sort(s.keyed.begin(), s.keyed.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second > b.second);
-    });
-    std::reverse(s.nan_rows.begin(), s.nan_rows.end());
+  if (s.keys.size() >= 64) {
+    radix_sort(s.keys, s.vals, s.keys_tmp, s.vals_tmp);
   } else {
-    std::sort(s.keyed.begin(), s.keyed.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
+    // Small classes: stable insertion sort, the same order as the radix sort.
+    for (size_t i = 1; i < s.keys.size(); ++i) {
+      const uint64_t k = s.keys[i];
+      const int32_t v = s.vals[i];
+      size_t j = i;
+      for (; j > 0 && s.keys[j - 1] > k; --j) {
+        s.keys[j] = s.keys[j - 1];
+        s.vals[j] = s.vals[j - 1];
+      }
+      s.keys[j] = k;
+      s.vals[j] = v;
+    }
   }
   if (opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
-  for (const auto& kv : s.keyed) s.ranked.push_back(kv.second);
+  s.ranked.insert(s.ranked.end(), s.vals.begin(), s.vals.end());
   if (!opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
 }
 
-void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const Csr& preds,
+void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const PredBuckets& preds,
                    const Csr& gts, Scratch& s, double* ap) {
   const int64_t T = in.T;
   const int64_t P = preds.offsets[c + 1] - preds.offsets[c];
+  const PredRec* recs = preds.recs.data() + preds.offsets[c];
   const int64_t npos = gts.offsets[c + 1] - gts.offsets[c];
   if (P == 0) {
     for (int64_t t = 0; t < T; ++t) ap[t * in.C + c] = 0.0;
     return;
   }
   const int64_t* grows = gts.items.data() + gts.offsets[c];
-  rank_class(in, opt, preds.items.data() + preds.offsets[c], P, s);
+  rank_class(opt, in.explicit_order, recs, static_cast<int32_t>(P), s);
 
   // Group the class's GT by video, keeping class-GT order inside a video.
   s.gt_by_video.resize(npos);
@@ -190,18 +273,20 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     k = e;
   }
 
-  s.hit.assign(static_cast<size_t>(T * P), 0);
+  s.tp_rank.resize(static_cast<size_t>(T * npos));
+  s.tp_count.assign(static_cast<size_t>(T), 0);
   s.taken.assign(static_cast<size_t>(T * npos), 0);
-  uint8_t* hit = s.hit.data();
+  int32_t* tp_rank = s.tp_rank.data();
+  int32_t* tp_count = s.tp_count.data();
   uint8_t* taken = s.taken.data();
   const bool best = opt.match == MatchRule::kBestIoU;
   for (int64_t r = 0; r < P; ++r) {
-    const int64_t row = s.ranked[r];
-    const int64_t v = in.pred_video[row];
+    const PredRec& pr = recs[s.ranked[r]];
+    const int64_t v = pr.video;
     const int32_t slot = v >= 0 ? s.video_slot[v] : -1;
     if (slot < 0) continue;  // no GT of this class in the video: FP at every threshold
     const int32_t b = s.ranges[slot].first, n = s.ranges[slot].second - b;
-    const double ps = in.pred_start[row], pe = in.pred_end[row];
+    const double ps = pr.start, pe = pr.end;
     s.iou.resize(n);
     s.local.resize(n);
     for (int32_t k = 0; k < n; ++k) {
@@ -235,7 +320,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
           if (tk[j]) continue;
           if (!(s.iou[ci] < in.thr[t])) {
             tk[j] = 1;
-            hit[t * P + r] = 1;
+            tp_rank[t * npos + tp_count[t]++] = static_cast<int32_t>(r);
           }
           break;
         }
@@ -247,7 +332,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
           const int32_t j = s.local[k];
           if (!tk[j] && s.iou[k] >= in.thr[t]) {
             tk[j] = 1;
-            hit[t * P + r] = 1;
+            tp_rank[t * npos + tp_count[t]++] = static_cast<int32_t>(r);
             break;
           }
         }
@@ -256,41 +341,45 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   }
   for (const auto& rg : s.ranges) s.video_slot[in.gt_video[grows[s.gt_by_video[rg.first]]]] = -1;
 
+  // AP from the TP ranks alone. Precision only rises at a TP (tp/(tp+fp) falls with every FP), so the
+  // official envelope max_{j >= i} prec[j] over all ranks equals the running maximum over the TP ranks
+  // (and the final 0); recall changes exactly at TPs (plus the appended recall-1 point). The terms are
+  // the official ones in the official order, summed pairwise like np.sum, hence bitwise equal.
   const double npos_d = static_cast<double>(npos);
   for (int64_t t = 0; t < T; ++t) {
-    const uint8_t* h = hit + t * P;
-    double tp = 0.0, fp = 0.0;
+    const int32_t K = tp_count[t];
+    const int32_t* ranks = tp_rank + t * npos;
     double result;
     if (opt.ap == APKind::kInterpolated) {
-      s.mprec.resize(P + 2);
-      s.mrec.resize(P + 2);
-      s.mprec[0] = 0.0;
-      s.mrec[0] = 0.0;
-      for (int64_t r = 0; r < P; ++r) {
-        if (h[r]) tp += 1.0;
-        else fp += 1.0;
-        s.mrec[r + 1] = tp / npos_d;
-        s.mprec[r + 1] = tp / (tp + fp);
+      s.mprec.resize(K + 1);
+      s.mrec.resize(K + 1);
+      for (int32_t k = 0; k < K; ++k) {
+        const double tp = static_cast<double>(k + 1);
+        const double fp = static_cast<double>(ranks[k] - k);  // FPs ranked before this TP
+        s.mrec[k] = tp / npos_d;
+        s.mprec[k] = tp / (tp + fp);
       }
-      s.mprec[P + 1] = 0.0;
-      s.mrec[P + 1] = 1.0;
-      for (int64_t i = P; i >= 0; --i) {
-        if (s.mprec[i + 1] > s.mprec[i]) s.mprec[i] = s.mprec[i + 1];
+      s.mprec[K] = 0.0;  // the appended (recall 1, precision 0) point
+      for (int32_t k = K - 1; k >= 0; --k) {
+        if (s.mprec[k + 1] > s.mprec[k]) s.mprec[k] = s.mprec[k + 1];
       }
-      s.terms.clear();
-      for (int64_t i = 1; i <= P + 1; ++i) {
-        if (s.mrec[i] != s.mrec[i - 1]) s.terms.push_back((s.mrec[i] - s.mrec[i - 1]) * s.mprec[i]);
+      s.terms.resize(K);
+      double prev = 0.0;
+      for (int32_t k = 0; k < K; ++k) {
+        s.terms[k] = (s.mrec[k] - prev) * s.mprec[k];
+        prev = s.mrec[k];
       }
+      if (prev != 1.0) s.terms.push_back((1.0 - prev) * 0.0);
       result = pairwise_sum(s.terms.data(), static_cast<int64_t>(s.terms.size()));
     } else {
-      s.terms.resize(P);
-      for (int64_t r = 0; r < P; ++r) {
-        const double f = h[r] ? 1.0 : 0.0;
-        tp += f;
-        fp += 1.0 - f;
-        s.terms[r] = (tp / (fp + tp)) * f;
+      // W-TALC: np.sum over all P ranks of precision * tp (zeros at FPs keep numpy's blocking).
+      s.terms.assign(static_cast<size_t>(P), 0.0);
+      for (int32_t k = 0; k < K; ++k) {
+        const double tp = static_cast<double>(k + 1);
+        const double fp = static_cast<double>(ranks[k] - k);
+        s.terms[ranks[k]] = (tp / (fp + tp)) * 1.0;
       }
-      result = tp == 0.0 ? 0.0 : pairwise_sum(s.terms.data(), P) / npos_d;
+      result = K == 0 ? 0.0 : pairwise_sum(s.terms.data(), P) / npos_d;
     }
     ap[t * in.C + c] = result;
   }
@@ -337,17 +426,16 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
       seen[row] = 1;
     }
   }
-  const Csr gts = bucket(num_gt, nullptr, gt_label, num_classes);
+  const Csr gts = bucket_rows(num_gt, gt_label, num_classes);
   for (int64_t c = 0; c < num_classes; ++c) {
     if (gts.offsets[c + 1] == gts.offsets[c]) {
       bad("class " + std::to_string(c) + " has no ground truth; every evaluated class needs at least one");
     }
   }
   if (num_classes == 0 || num_thresholds == 0) return;
-  const Csr preds = bucket(num_pred, order, pred_label, num_classes);
-
-  const Inputs in{gt_video, gt_start,   gt_end,  pred_video, pred_start, pred_end,
-                  pred_score, order != nullptr, num_thresholds, thresholds, num_classes};
+  const PredBuckets preds = bucket_predictions(num_pred, order, pred_label, pred_video, pred_start, pred_end,
+                                               pred_score, num_classes);
+  const Inputs in{gt_video, gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
 
   // Largest classes first so the last class to finish is a small one.
   std::vector<int64_t> class_order(num_classes);
@@ -358,7 +446,8 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
 
   int64_t nthreads = options.num_threads > 0 ? options.num_threads
                                              : static_cast<int64_t>(std::thread::hardware_concurrency());
-  nthreads = std::max<int64_t>(1, std::min<int64_t>(nthreads, num_classes));
+  // A thread only pays off with enough work: on a busy machine a worker can wait milliseconds for a core.
+  nthreads = std::max<int64_t>(1, std::min<int64_t>({nthreads, num_classes, 1 + num_pred / 50000}));
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
