@@ -13,6 +13,7 @@ from typing import Sequence
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "eval": ("wtal.eval.cli", "detection mAP of an ActivityNet results JSON against ground truth"),
     "bench": ("wtal.bench", "run the benchmark suite of a source checkout (wtal vs baselines, same run)"),
 }
 
