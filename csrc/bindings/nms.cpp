@@ -87,6 +87,36 @@ void bind_nms(py::module_& m) {
       py::arg("iou_threshold"), py::arg("sigma"), py::arg("min_score"), py::arg("max_num"),
       py::arg("suppress_equal"), py::arg("always_keep_top"), py::arg("length_eps"), py::arg("num_threads") = 0,
       "Batched greedy NMS on the CPU -> (keep int64 [K], scores float64 [K]); see wtal.ops.nms.");
+
+  // CUDA entry point on raw device pointers (torch tensors' data_ptr()); wtal/ops/_nms_cuda.py sorts,
+  // allocates the scratch and compacts the outputs.
+  m.def(
+      "nms_cuda",
+      [](std::uintptr_t segments, std::uintptr_t scores, bool is_double, std::uintptr_t order, std::uintptr_t groups,
+         int64_t n, int method, int overlap, double iou_threshold, double sigma, const py::object& min_score,
+         int64_t max_num, bool suppress_equal, bool always_keep_top, double length_eps, std::uintptr_t scratch,
+         std::uintptr_t alive, std::uintptr_t keep, std::uintptr_t kept_scores, std::uintptr_t valid,
+         std::uintptr_t stream, int device) {
+        const auto o = make_options(method, overlap, iou_threshold, sigma, min_score, max_num, suppress_equal,
+                                    always_keep_top, length_eps);
+        if (n < 0) throw py::value_error("n must be >= 0");
+#ifdef WTAL_WITH_CUDA
+        py::gil_scoped_release release;
+        wtal::cuda::nms(reinterpret_cast<const void*>(segments), reinterpret_cast<const void*>(scores), is_double,
+                        reinterpret_cast<const int64_t*>(order), reinterpret_cast<const int64_t*>(groups), n, o,
+                        reinterpret_cast<double*>(scratch), reinterpret_cast<uint8_t*>(alive),
+                        reinterpret_cast<int64_t*>(keep), reinterpret_cast<double*>(kept_scores),
+                        reinterpret_cast<uint8_t*>(valid), stream, device);
+#else
+        throw_no_cuda("nms");
+#endif
+      },
+      py::arg("segments"), py::arg("scores"), py::arg("is_double"), py::arg("order"), py::arg("groups"), py::arg("n"),
+      py::arg("method"), py::arg("overlap"), py::arg("iou_threshold"), py::arg("sigma"), py::arg("min_score"),
+      py::arg("max_num"), py::arg("suppress_equal"), py::arg("always_keep_top"), py::arg("length_eps"),
+      py::arg("scratch"), py::arg("alive"), py::arg("keep"), py::arg("kept_scores"), py::arg("valid"),
+      py::arg("stream"), py::arg("device"),
+      "Batched NMS on CUDA device pointers (asynchronous on `stream`); use wtal.ops.nms.");
 }
 
 }  // namespace wtal::bind
