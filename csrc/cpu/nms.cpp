@@ -1,0 +1,295 @@
+#include "cpu/nms.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <exception>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace wtal::cpu {
+namespace {
+
+struct Candidate {
+  double start, end, score;
+  int64_t index;
+};
+
+// Greedy order: higher score first, ties to the lower input index (stable).
+inline bool ranks_before(double sa, int64_t ia, double sb, int64_t ib) {
+  return sa > sb || (sa == sb && ia < ib);
+}
+
+inline bool below_min(const NmsOptions& o, double score) { return o.has_min_score && score < o.min_score; }
+
+// One group, candidates sorted by start. Only candidates whose start lies in a window around the selected
+// segment can have a nonzero overlap with it (see `window`); all others have overlap exactly 0, which
+// neither suppresses them (unless the threshold itself is 0, handled separately) nor changes their score
+// (both soft weights are exactly 1 at overlap 0). Visiting only the window therefore gives bit-identical
+// results to the all-pairs loop of the repositories, in O(n log n + overlapping pairs) instead of O(n^2).
+class Group {
+ public:
+  Group(std::vector<Candidate>& c, const NmsOptions& o) : o_(o), n_(static_cast<int64_t>(c.size())) {
+    std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+    st_.resize(n_);
+    en_.resize(n_);
+    sc_.resize(n_);
+    idx_.resize(n_);
+    alive_.assign(n_, 1);
+    max_len_ = 0.0;
+    for (int64_t p = 0; p < n_; ++p) {
+      st_[p] = c[p].start;
+      en_[p] = c[p].end;
+      sc_[p] = c[p].score;
+      idx_[p] = c[p].index;
+      max_len_ = std::max(max_len_, en_[p] - st_[p]);
+    }
+    // +1 conventions see segments up to 1 apart; everything else needs a positive intersection.
+    reach_ = o.overlap == NmsOverlap::kIoU ? 0.0 : 1.0;
+  }
+
+  int64_t hard(int64_t* keep, double* out_scores) {
+    std::vector<int64_t> order(n_);
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::sort(order.begin(), order.end(),
+              [this](int64_t a, int64_t b) { return ranks_before(sc_[a], idx_[a], sc_[b], idx_[b]); });
+    // A threshold that overlap 0 already reaches suppresses every other candidate of the group.
+    const bool zero_hits = nms_hits(0.0, o_.iou_threshold, o_.suppress_equal);
+    int64_t kept = 0;
+    for (const int64_t i : order) {
+      if (!alive_[i]) continue;
+      if (o_.max_num > 0 && kept >= o_.max_num) break;
+      if (below_min(o_, sc_[i]) && !(kept == 0 && o_.always_keep_top)) break;  // sorted: the rest are lower
+      keep[kept] = idx_[i];
+      out_scores[kept] = sc_[i];
+      ++kept;
+      alive_[i] = 0;
+      if (zero_hits) break;
+      int64_t lo, hi;
+      window(i, &lo, &hi);
+      for (int64_t j = lo; j < hi; ++j) {
+        if (!alive_[j]) continue;
+        const double ov = nms_overlap(o_.overlap, st_[i], en_[i], st_[j], en_[j], o_.length_eps);
+        if (nms_hits(ov, o_.iou_threshold, o_.suppress_equal)) alive_[j] = 0;
+      }
+    }
+    return kept;
+  }
+
+  // Soft NMS (ActionFormer softnms_1d_cpu order of operations; HAM-Net soft_nms without min_score):
+  // select the argmax of the current scores, decay every remaining candidate, and when min_score is set
+  // discard each candidate as soon as its score is below it. The argmax comes from an indexed max-heap.
+  int64_t soft(int64_t* keep, double* out_scores) {
+    heap_.resize(n_);
+    where_.resize(n_);
+    for (int64_t p = 0; p < n_; ++p) heap_[p] = where_[p] = p;
+    size_ = n_;
+    for (int64_t h = size_ / 2 - 1; h >= 0; --h) sift_down(h);
+    int64_t kept = 0;
+    while (size_ > 0) {
+      if (o_.max_num > 0 && kept >= o_.max_num) break;
+      const int64_t i = heap_[0];
+      if (below_min(o_, sc_[i]) && !(kept == 0 && o_.always_keep_top)) break;
+      keep[kept] = idx_[i];
+      out_scores[kept] = sc_[i];
+      ++kept;
+      erase(i);
+      int64_t lo, hi;
+      window(i, &lo, &hi);
+      for (int64_t j = lo; j < hi; ++j) {
+        if (!alive_[j]) continue;
+        const double ov = nms_overlap(o_.overlap, st_[i], en_[i], st_[j], en_[j], o_.length_eps);
+        if (ov == 0.0) continue;
+        sc_[j] *= nms_weight(o_.method, ov, o_.iou_threshold, o_.suppress_equal, o_.sigma);
+        if (below_min(o_, sc_[j])) {
+          erase(j);
+        } else {
+          sift_up(where_[j]);  // a negative score grows when decayed
+          sift_down(where_[j]);
+        }
+      }
+      if (kept == 1 && o_.has_min_score) {
+        // The repositories test every remaining candidate after each selection; undecayed ones can only
+        // fail the first time, so one sweep after the first selection is equivalent.
+        for (int64_t j = 0; j < n_; ++j) {
+          if (alive_[j] && below_min(o_, sc_[j])) erase(j);
+        }
+      }
+    }
+    return kept;
+  }
+
+ private:
+  // [lo, hi) of start-sorted positions that may overlap segment i (a superset; exact overlap decides).
+  // Upper side: a candidate starting after end_i (+1 for the plus-one measures) has intersection <= 0
+  // even after rounding. Lower side: one starting more than max_len (+1) before start_i ends before it;
+  // the slack absorbs rounding in max_len and in the bound itself.
+  void window(int64_t i, int64_t* lo, int64_t* hi) const {
+    const double upper = en_[i] + reach_;
+    const double slack = 1e-6 * (1.0 + std::fabs(st_[i]) + max_len_);
+    const double lower = st_[i] - max_len_ - reach_ - slack;
+    *lo = std::lower_bound(st_.begin(), st_.end(), lower) - st_.begin();
+    *hi = std::upper_bound(st_.begin(), st_.end(), upper) - st_.begin();
+  }
+
+  bool above(int64_t a, int64_t b) const { return ranks_before(sc_[a], idx_[a], sc_[b], idx_[b]); }
+
+  void place(int64_t h, int64_t p) {
+    heap_[h] = p;
+    where_[p] = h;
+  }
+
+  void sift_up(int64_t h) {
+    const int64_t p = heap_[h];
+    while (h > 0) {
+      const int64_t parent = (h - 1) / 2;
+      if (!above(p, heap_[parent])) break;
+      place(h, heap_[parent]);
+      h = parent;
+    }
+    place(h, p);
+  }
+
+  void sift_down(int64_t h) {
+    const int64_t p = heap_[h];
+    while (true) {
+      int64_t child = 2 * h + 1;
+      if (child >= size_) break;
+      if (child + 1 < size_ && above(heap_[child + 1], heap_[child])) ++child;
+      if (!above(heap_[child], p)) break;
+      place(h, heap_[child]);
+      h = child;
+    }
+    place(h, p);
+  }
+
+  void erase(int64_t p) {
+    alive_[p] = 0;
+    const int64_t h = where_[p];
+    --size_;
+    if (h == size_) return;
+    const int64_t moved = heap_[size_];
+    place(h, moved);
+    sift_up(h);
+    sift_down(where_[moved]);
+  }
+
+  const NmsOptions& o_;
+  int64_t n_;
+  std::vector<double> st_, en_, sc_;
+  std::vector<int64_t> idx_;
+  std::vector<char> alive_;
+  std::vector<int64_t> heap_, where_;
+  int64_t size_ = 0;
+  double max_len_ = 0.0, reach_ = 0.0;
+};
+
+template <typename T>
+void validate(const T* segments, const T* scores, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const double s = static_cast<double>(segments[2 * i]), e = static_cast<double>(segments[2 * i + 1]);
+    if (!std::isfinite(static_cast<double>(scores[i]))) {
+      throw std::invalid_argument("scores must be finite, got " + std::to_string(scores[i]) + " at index " +
+                                  std::to_string(i));
+    }
+    if (!std::isfinite(s) || !std::isfinite(e)) {
+      throw std::invalid_argument("segments must be finite, got NaN or inf in row " + std::to_string(i));
+    }
+    if (e < s) {
+      throw std::invalid_argument("segments must have start <= end, got [" + std::to_string(s) + ", " +
+                                  std::to_string(e) + "] in row " + std::to_string(i));
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n, const NmsOptions& o,
+            int64_t* keep, double* kept_scores, int num_threads) {
+  if (n < 0) throw std::invalid_argument("nms: negative size");
+  if (o.method == NmsMethod::kGaussian && !(o.sigma > 0.0)) throw std::invalid_argument("sigma must be > 0");
+  validate(segments, scores, n);
+  if (n == 0) return 0;
+
+  // Partition into groups (stable, so each group lists its members in input order).
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::vector<int64_t> offsets{0};
+  if (groups != nullptr) {
+    if (!std::is_sorted(groups, groups + n)) {
+      std::stable_sort(order.begin(), order.end(), [groups](int64_t a, int64_t b) { return groups[a] < groups[b]; });
+    }
+    for (int64_t p = 1; p < n; ++p) {
+      if (groups[order[p]] != groups[order[p - 1]]) offsets.push_back(p);
+    }
+  }
+  offsets.push_back(n);
+  const int64_t num_groups = static_cast<int64_t>(offsets.size()) - 1;
+  std::vector<int64_t> counts(num_groups, 0);
+
+  // Each group writes into its own slice [offsets[g], offsets[g+1]) of the outputs; compacted below.
+  auto run_group = [&](int64_t g, std::vector<Candidate>& cand) {
+    const int64_t lo = offsets[g], hi = offsets[g + 1];
+    cand.clear();
+    for (int64_t p = lo; p < hi; ++p) {
+      const int64_t i = order[p];
+      cand.push_back({static_cast<double>(segments[2 * i]), static_cast<double>(segments[2 * i + 1]),
+                      static_cast<double>(scores[i]), i});
+    }
+    Group group(cand, o);
+    counts[g] = o.method == NmsMethod::kHard ? group.hard(keep + lo, kept_scores + lo)
+                                             : group.soft(keep + lo, kept_scores + lo);
+  };
+
+  int64_t nthreads = num_threads > 0 ? num_threads : static_cast<int64_t>(std::thread::hardware_concurrency());
+  // A thread per ~2k candidates at most: tiny batches are faster on the calling thread.
+  nthreads = std::max<int64_t>(1, std::min({nthreads, num_groups, n / 2048 + 1}));
+  if (nthreads == 1) {
+    std::vector<Candidate> cand;
+    for (int64_t g = 0; g < num_groups; ++g) run_group(g, cand);
+  } else {
+    // Group sizes are very uneven (a long video's class has thousands of proposals): hand out groups
+    // dynamically instead of in fixed chunks.
+    std::atomic<int64_t> next{0};
+    std::exception_ptr error;
+    std::mutex error_mutex;
+    auto worker = [&] {
+      std::vector<Candidate> cand;
+      try {
+        for (int64_t g = next.fetch_add(1); g < num_groups; g = next.fetch_add(1)) run_group(g, cand);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(nthreads - 1);
+    for (int64_t t = 1; t < nthreads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& th : pool) th.join();
+    if (error) std::rethrow_exception(error);
+  }
+
+  int64_t total = 0;
+  for (int64_t g = 0; g < num_groups; ++g) {
+    const int64_t lo = offsets[g], k = counts[g];
+    if (lo != total && k > 0) {  // destination never overtakes the source: memmove is safe
+      std::memmove(keep + total, keep + lo, sizeof(int64_t) * k);
+      std::memmove(kept_scores + total, kept_scores + lo, sizeof(double) * k);
+    }
+    total += k;
+  }
+  return total;
+}
+
+template int64_t nms<float>(const float*, const float*, const int64_t*, int64_t, const NmsOptions&, int64_t*,
+                            double*, int);
+template int64_t nms<double>(const double*, const double*, const int64_t*, int64_t, const NmsOptions&, int64_t*,
+                             double*, int);
+
+}  // namespace wtal::cpu
