@@ -6,5 +6,15 @@ kind it was given. Arguments are validated here and errors name the argument.
 from __future__ import annotations
 
 from wtal.ops._device import cuda_available
+from wtal.ops.connected_components import Segments, connected_components
+from wtal.ops.oic_scores import oic_scores
+from wtal.ops.upsample import gaussian_smooth, upsample_linear
 
-__all__ = ["cuda_available"]
+__all__ = [
+    "cuda_available",
+    "Segments",
+    "connected_components",
+    "oic_scores",
+    "upsample_linear",
+    "gaussian_smooth",
+]
