@@ -18,12 +18,13 @@ import os
 import numpy as np
 import pytest
 
-from conftest import QUICK
 from test_connected_components import grouping
 from test_oic_scores import ref_hamnet
 from wtal.ops import connected_components, gaussian_smooth, oic_scores, upsample_linear
 from wtal.safe_npy import load_npy, to_str
 
+# Same switch as benchmarks/conftest.py (read directly: tests/conftest.py shadows the module name).
+QUICK = os.environ.get("WTAL_BENCH_QUICK", "0") not in ("", "0", "false", "False")
 DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "thumos14_reduced")
 THRESHOLDS = np.linspace(0.1, 0.9, 10)
 TIMES: dict[tuple[str, str], float] = {}
