@@ -653,11 +653,14 @@ def test_json_paths_and_results_roundtrip(tmp_path, thumos_gt):
 def test_large_classes_with_ties_and_special_scores(variant):
     """Classes with hundreds of predictions (the kernel's radix-sort path) and heavy score ties."""
     rng = np.random.default_rng(11)
-    gt = [(f"v{v}", float(s), float(s + 4), f"c{c}") for v in range(6) for c in range(2) for s in range(0, 40, 8)]
+    # videos 0-5 have GT (class c1 only on even videos), 6-7 none: many predictions can never match and
+    # tie with ones that can
+    gt = [(f"v{v}", float(s), float(s + 4), f"c{c}") for v in range(6) for c in range(2) for s in range(0, 40, 8)
+          if c == 0 or v % 2 == 0]
     specials = [0.0, -0.0, -1.5, 2.0, 0.25, 0.5] + ([math.inf, -math.inf, math.nan] if variant == "anet" else [])
     preds = []
     for _ in range(400):
-        v, c = rng.integers(6), rng.integers(2)
+        v, c = rng.integers(8), rng.integers(2)
         s = float(rng.integers(0, 40))
         if variant != "anet":
             s = float(int(round(s * 25 / 16)))
@@ -667,3 +670,15 @@ def test_large_classes_with_ties_and_special_scores(variant):
     for policy in ("stable", "numpy"):
         r = run(gt, preds, thr, tie_policy=policy, **kw)
         assert_same(r, reference_map(gt, preds, thr, variant=variant, tie_policy=policy))
+
+
+def test_more_than_64_thresholds_and_kernel_threads():
+    rng = np.random.default_rng(5)
+    gt, preds = _synthetic(rng, 12, 3, 150)
+    thr = list(np.linspace(0.0, 1.0, 70))
+    ref = reference_map(gt, preds, thr)
+    for threads in (1, 2, 3):
+        assert_same(evaluate_detection(gt_cols(gt), pred_cols(preds), tiou_thresholds=thr, num_threads=threads), ref)
+    with pytest.raises(ValueError, match="prediction row 0"):
+        z, i = np.zeros(1), np.zeros(1, dtype=np.int64)
+        _C.detection_map(i, i, z, z, i, i + 7, z, z, z, None, z, 1, 1)
