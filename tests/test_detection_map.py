@@ -682,3 +682,38 @@ def test_more_than_64_thresholds_and_kernel_threads():
     with pytest.raises(ValueError, match="prediction row 0"):
         z, i = np.zeros(1), np.zeros(1, dtype=np.int64)
         _C.detection_map(i, i, z, z, i, i + 7, z, z, z, None, z, 1, 1)
+
+
+def test_wtalc_and_facnet_presets_on_real_thumos14_reduced():
+    """W-TALC's own annotation files and Ambiguous_test.txt; predictions in snippets as W-TALC makes them."""
+    from wtal.eval.io import ground_truth_from_wtalc, load_ambiguous
+
+    folder = os.path.join(DATA, "thumos14_reduced")
+    g = ground_truth_from_wtalc(folder, "test")
+    amb = load_ambiguous(os.path.join(folder, "Ambiguous_test.txt"))
+    videos = sorted(set(g["video"].tolist()))[:45]  # a subset keeps the pure-Python reference quick
+    keep = np.isin(g["video"], videos)
+    gt_rows = [r for r, k in zip(zip(g["video"].tolist(), g["t_start"].tolist(), g["t_end"].tolist(),
+                                     g["label"].tolist()), keep) if k]
+    rng = np.random.default_rng(2)
+    f = 25 / 16
+    classes = sorted({r[3] for r in gt_rows})
+    preds = []
+    for v, s, e, lab in gt_rows:
+        for _ in range(2):
+            a = int(round(s * f)) + int(rng.integers(-3, 4))
+            b = int(round(e * f)) + int(rng.integers(-3, 4))
+            if b - a >= 2:
+                lab2 = lab if rng.random() < 0.8 else classes[rng.integers(len(classes))]
+                preds.append((v, float(a), float(b), lab2, float(rng.random())))
+    preds.append(("video_test_9999999", 0.0, 10.0, classes[0], 0.99))  # a video without GT: not evaluated
+    amb_rows = list(zip(amb["video"].tolist(), amb["t_start"].tolist(), amb["t_end"].tolist()))
+    kept = wtalc_filter_ambiguous(preds, amb_rows)
+    assert 0 < len(preds) - len(kept)  # the real ambiguous list removes some predictions here
+    for variant, thr in (("wtalc", [0.1, 0.2, 0.3, 0.4, 0.5]), ("facnet", [0.1, 0.3, 0.5, 0.7])):
+        r = evaluate_detection(gt_cols(gt_rows), pred_cols(preds), tiou_thresholds=thr, preset=variant,
+                               prediction_units="snippets",
+                               ambiguous=os.path.join(folder, "Ambiguous_test.txt"))
+        ref = reference_map(gt_rows, kept, thr, variant=variant)
+        np.testing.assert_allclose(r.ap, ref["ap"], rtol=0, atol=1e-12)
+        assert r.classes == ref["classes"] and 0.2 < r.average_mAP < 1
