@@ -717,3 +717,25 @@ def test_wtalc_and_facnet_presets_on_real_thumos14_reduced():
         ref = reference_map(gt_rows, kept, thr, variant=variant)
         np.testing.assert_allclose(r.ap, ref["ap"], rtol=0, atol=1e-12)
         assert r.classes == ref["classes"] and 0.2 < r.average_mAP < 1
+
+
+@pytest.mark.parametrize("kind", ["object", "unicode", "int"])
+def test_factorize_codes_first_appearance(kind):
+    rng = np.random.default_rng(9)
+    vals = rng.integers(0, 3000, 20000)  # > 1024 distinct values: the table grows
+    if kind == "int":
+        a = vals.astype(np.int64)
+    else:
+        # distinct str objects with equal text (built separately) must still be identified by the caller
+        strs = [f"video_{v}" for v in vals.tolist()]
+        a = np.array(strs, dtype=object if kind == "object" else str)
+    codes, first = _C.factorize(a)
+    uniq = list(dict.fromkeys(a.tolist()))
+    if kind == "object":  # identity-based: map the distinct objects back through their text
+        texts = a[first].tolist()
+        np.testing.assert_array_equal(np.array([uniq.index(t) for t in texts])[codes],
+                                      np.array([uniq.index(t) for t in a.tolist()]))
+    else:
+        assert len(first) == len(uniq)
+        np.testing.assert_array_equal(a[first], np.array(uniq, dtype=a.dtype))
+        np.testing.assert_array_equal(a[first][codes], a)
