@@ -209,7 +209,6 @@ struct Scratch {
   std::vector<int32_t> tp_rank;      // [T, npos]: candidate ranks of the true positives, ascending
   std::vector<int32_t> tp_count;     // [T]
   std::vector<uint64_t> taken;       // [words, npos]: bit t of word w = GT taken at threshold 64w + t
-  std::vector<uint64_t> pass;        // per candidate GT: thresholds its tIoU passes (current word)
   std::vector<double> iou;
   std::vector<int32_t> local;
   std::vector<int32_t> cand;
@@ -342,15 +341,16 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   int32_t* tp_rank = s.tp_rank.data();
   int32_t* tp_count = s.tp_count.data();
   const bool best = opt.match == MatchRule::kBestIoU;
+  int32_t max_n = 0;
+  for (const auto& rg : s.ranges) max_n = std::max(max_n, rg.second - rg.first);
+  s.iou.resize(max_n);
+  s.local.resize(max_n);
+  s.cand.resize(max_n);
   for (int32_t r = 0; r < NC; ++r) {
     const PredRec& pr = recs[s.vals[r]];
     const int32_t slot = s.video_slot[pr.video];
     const int32_t b = s.ranges[slot].first, n = s.ranges[slot].second - b;
     const double ps = pr.start, pe = pr.end;
-    s.iou.resize(n);
-    s.local.resize(n);
-    s.cand.resize(n);
-    s.pass.resize(n);
     for (int32_t k = 0; k < n; ++k) {
       const int32_t j = s.gt_by_video[b + k];
       const int64_t g = grows[j];
@@ -358,12 +358,12 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       s.iou[k] = opt.discrete ? discrete_iou(ps, pe, in.gt_start[g], in.gt_end[g])
                               : continuous_iou(ps, pe, in.gt_start[g], in.gt_end[g]);
     }
-    std::iota(s.cand.begin(), s.cand.end(), 0);
+    for (int32_t k = 0; k < n; ++k) s.cand[k] = k;
     if (best && n > 1) {
       // Candidates by tIoU descending, NaN first; equal tIoU by GT row (later first = reversed argsort).
       const double* iou = s.iou.data();
       const bool gt_later_first = opt.candidate_ties_later_first;
-      std::sort(s.cand.begin(), s.cand.end(), [iou, gt_later_first](int32_t x, int32_t y) {
+      std::sort(s.cand.begin(), s.cand.begin() + n, [iou, gt_later_first](int32_t x, int32_t y) {
         const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
         if (nx != ny) return nx;
         if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
