@@ -732,9 +732,11 @@ def test_factorize_codes_first_appearance(kind):
     codes, first = _C.factorize(a)
     uniq = list(dict.fromkeys(a.tolist()))
     if kind == "object":  # identity-based: map the distinct objects back through their text
+        pos = {t: i for i, t in enumerate(uniq)}
         texts = a[first].tolist()
-        np.testing.assert_array_equal(np.array([uniq.index(t) for t in texts])[codes],
-                                      np.array([uniq.index(t) for t in a.tolist()]))
+        np.testing.assert_array_equal(np.array([pos[t] for t in texts])[codes],
+                                      np.array([pos[t] for t in a.tolist()]))
+        assert len(first) == len(strs)  # every row holds its own object here
     else:
         assert len(first) == len(uniq)
         np.testing.assert_array_equal(a[first], np.array(uniq, dtype=a.dtype))
