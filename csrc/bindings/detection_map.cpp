@@ -94,12 +94,41 @@ std::pair<py::array_t<int64_t>, py::array_t<int64_t>> factorize(const py::array&
   int64_t* out = codes.mutable_data();
   std::vector<int64_t> first;
   if (a.dtype().kind() == 'O') {
+    // Open-addressing table keyed by object pointer; most columns hold a few thousand distinct objects
+    // and consecutive rows often repeat one (results grouped by video).
     PyObject* const* p = static_cast<PyObject* const*>(a.data());
-    std::unordered_map<PyObject*, int64_t> ids;
+    size_t cap = 1024;
+    std::vector<std::pair<PyObject*, int64_t>> table(cap, {nullptr, -1});
+    auto slot_of = [&](PyObject* o, size_t mask) {
+      size_t h = (reinterpret_cast<uintptr_t>(o) >> 4) * 0x9E3779B97F4A7C15ULL;
+      h = (h >> 32) & mask;
+      while (table[h].first != nullptr && table[h].first != o) h = (h + 1) & mask;
+      return h;
+    };
+    PyObject* prev = nullptr;
+    int64_t prev_id = -1;
     for (py::ssize_t i = 0; i < n; ++i) {
-      auto it = ids.try_emplace(p[i], static_cast<int64_t>(first.size()));
-      if (it.second) first.push_back(i);
-      out[i] = it.first->second;
+      PyObject* o = p[i];
+      if (o == prev) {
+        out[i] = prev_id;
+        continue;
+      }
+      size_t h = slot_of(o, cap - 1);
+      if (table[h].first == nullptr) {
+        table[h] = {o, static_cast<int64_t>(first.size())};
+        first.push_back(i);
+        if (2 * first.size() > cap) {  // keep the load factor below 1/2
+          std::vector<std::pair<PyObject*, int64_t>> old(std::move(table));
+          cap *= 2;
+          table.assign(cap, {nullptr, -1});
+          for (const auto& kv : old) {
+            if (kv.first) table[slot_of(kv.first, cap - 1)] = kv;
+          }
+          h = slot_of(o, cap - 1);
+        }
+      }
+      prev = o;
+      prev_id = out[i] = table[h].second;
     }
   } else {
     const char* base = static_cast<const char*>(a.data());

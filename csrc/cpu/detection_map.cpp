@@ -111,22 +111,72 @@ struct PredBuckets {
   std::vector<PredRec> recs;     // per class: input order, or the order given by `order`
 };
 
+// Runs fn(i) for i in [0, n) on n threads (the caller's thread takes i = 0). fn must not throw.
+template <typename Fn>
+void run_parallel(int64_t n, Fn fn) {
+  if (n <= 1) {
+    fn(0);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(n - 1);
+  for (int64_t i = 1; i < n; ++i) pool.emplace_back([&fn, i]() { fn(i); });
+  fn(0);
+  for (auto& th : pool) th.join();
+}
+
+// Validates the prediction ids and copies the predictions into per-class buckets, in parallel over
+// contiguous chunks of the (ordered) rows; chunk i's rows of a class precede chunk i+1's, so each
+// bucket keeps the sequence order. Returns the first invalid row (or -1) in *bad_row.
 PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* label, const int64_t* video,
                                const double* start, const double* end, const double* score,
-                               int64_t num_classes) {
+                               int64_t num_classes, int64_t num_videos, int64_t nchunks, int64_t* bad_row) {
   PredBuckets b;
-  b.offsets.assign(num_classes + 1, 0);
-  for (int64_t row = 0; row < n; ++row) {
-    if (label[row] >= 0) ++b.offsets[label[row] + 1];
+  const int64_t C = num_classes;
+  std::vector<int64_t> count(static_cast<size_t>(nchunks * (C + 1)), 0);
+  std::vector<int64_t> first_bad(static_cast<size_t>(nchunks), -1);
+  auto lo = [&](int64_t i) { return n * i / nchunks; };
+  run_parallel(nchunks, [&](int64_t i) {
+    int64_t* cnt = count.data() + i * (C + 1);
+    for (int64_t k = lo(i); k < lo(i + 1); ++k) {
+      const int64_t row = order ? order[k] : k;  // `order` was checked to be a permutation
+      const int64_t g = label[row], v = video[row];
+      if (g < -1 || g >= C || v < -1 || v >= num_videos) {
+        first_bad[i] = row;
+        return;
+      }
+      ++cnt[g + 1];  // slot 0 counts ignored rows
+    }
+  });
+  *bad_row = -1;
+  for (int64_t i = 0; i < nchunks; ++i) {
+    if (first_bad[i] >= 0) {
+      *bad_row = first_bad[i];
+      return b;
+    }
   }
-  for (int64_t g = 0; g < num_classes; ++g) b.offsets[g + 1] += b.offsets[g];
-  b.recs.resize(b.offsets[num_classes]);
-  std::vector<int64_t> fill(b.offsets.begin(), b.offsets.end() - 1);
-  for (int64_t k = 0; k < n; ++k) {
-    const int64_t row = order ? order[k] : k;
-    const int64_t g = label[row];
-    if (g >= 0) b.recs[fill[g]++] = PredRec{score[row], start[row], end[row], video[row]};
+  // offsets[c] = start of class c; chunk i of class c starts after chunks < i of that class.
+  b.offsets.assign(C + 1, 0);
+  std::vector<int64_t> fill(static_cast<size_t>(nchunks * C), 0);
+  int64_t total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    b.offsets[c] = total;
+    for (int64_t i = 0; i < nchunks; ++i) {
+      fill[i * C + c] = total;
+      total += count[i * (C + 1) + c + 1];
+    }
   }
+  b.offsets[C] = total;
+  b.recs.resize(static_cast<size_t>(total));
+  run_parallel(nchunks, [&](int64_t i) {
+    int64_t* f = fill.data() + i * C;
+    PredRec* out = b.recs.data();
+    for (int64_t k = lo(i); k < lo(i + 1); ++k) {
+      const int64_t row = order ? order[k] : k;
+      const int64_t g = label[row];
+      if (g >= 0) out[f[g]++] = PredRec{score[row], start[row], end[row], video[row]};
+    }
+  });
   return b;
 }
 
@@ -143,46 +193,54 @@ struct Inputs {
 struct Scratch {
   explicit Scratch(int64_t num_videos) : video_slot(num_videos, -1) {}
   std::vector<int32_t> video_slot;  // video -> index into `ranges` for the current class, else -1
-  std::vector<int32_t> ranked;  // class-local record indices in rank order
-  std::vector<uint64_t> keys, keys_tmp;
-  std::vector<int32_t> vals, vals_tmp;
-  std::vector<int32_t> nan_rows;
   std::vector<int32_t> gt_by_video;  // class-local GT indices sorted by (video, row)
   std::vector<std::pair<int32_t, int32_t>> ranges;
-  std::vector<int32_t> tp_rank;   // [T, npos]: ranks of the true positives, ascending
-  std::vector<int32_t> tp_count;  // [T]
-  std::vector<uint8_t> taken;     // [T, npos]
+  // Candidates: predictions on a video that has GT of the class (only they can be TPs).
+  std::vector<uint64_t> keys, keys_tmp;  // rank keys (ascending = better)
+  std::vector<int32_t> vals, vals_tmp;   // record index
+  std::vector<int32_t> tb, tb_tmp;       // tie rank (ascending = better among equal keys)
+  // Other predictions: FPs at every threshold; only their number ahead of each TP matters.
+  std::vector<uint64_t> other_key;
+  std::vector<int32_t> other_tb;
+  std::vector<int32_t> mark_of;      // candidate rank -> index among TP candidates, or -1
+  std::vector<uint64_t> mark_key;
+  std::vector<int32_t> mark_tb;
+  std::vector<int64_t> ahead;        // per TP candidate: number of other predictions ranked above
+  std::vector<int32_t> tp_rank;      // [T, npos]: candidate ranks of the true positives, ascending
+  std::vector<int32_t> tp_count;     // [T]
+  std::vector<uint64_t> taken;       // [words, npos]: bit t of word w = GT taken at threshold 64w + t
   std::vector<double> iou;
   std::vector<int32_t> local;
   std::vector<int32_t> cand;
   std::vector<double> mprec, mrec, terms;
 };
 
-// Maps a non-NaN double to an unsigned key whose ascending order is the double's descending order;
-// -0.0 and 0.0 get the same key (they are equal scores, so the tie rule applies).
-inline uint64_t descending_key(double v) {
+// Maps a score to an unsigned key whose ascending order is the ranking order: descending score,
+// NaN first (key 0) or last (all ones), which no real double reaches; -0.0 and 0.0 are the same score.
+inline uint64_t rank_key(double v, bool nan_first) {
+  if (is_nan(v)) return nan_first ? 0 : ~uint64_t{0};
   if (v == 0.0) v = 0.0;
   uint64_t u;
   std::memcpy(&u, &v, sizeof u);
-  u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL);
+  u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL);  // ascending order of the double
   return ~u;
 }
 
-// Stable LSD radix sort of (keys, vals) by keys, 8 bits per pass; passes where every key has the same
-// digit are skipped (scores in [0, 1] share their top bytes).
-void radix_sort(std::vector<uint64_t>& keys, std::vector<int32_t>& vals, std::vector<uint64_t>& kt,
-                std::vector<int32_t>& vt) {
-  const size_t n = keys.size();
-  kt.resize(n);
-  vt.resize(n);
-  std::vector<uint32_t> hist(8 * 256, 0);
+// Stable LSD radix sort of (keys, vals, tb) by keys, 8 bits per pass; passes where every key has the
+// same digit are skipped (scores in [0, 1] share their top bytes).
+void radix_sort(Scratch& s) {
+  const size_t n = s.keys.size();
+  s.keys_tmp.resize(n);
+  s.vals_tmp.resize(n);
+  s.tb_tmp.resize(n);
+  uint32_t hist[8][256] = {};
   for (size_t i = 0; i < n; ++i) {
-    const uint64_t k = keys[i];
-    for (int p = 0; p < 8; ++p) ++hist[p * 256 + ((k >> (8 * p)) & 255)];
+    const uint64_t k = s.keys[i];
+    for (int p = 0; p < 8; ++p) ++hist[p][(k >> (8 * p)) & 255];
   }
   for (int p = 0; p < 8; ++p) {
-    uint32_t* h = hist.data() + p * 256;
-    if (h[(keys[0] >> (8 * p)) & 255] == n) continue;
+    uint32_t* h = hist[p];
+    if (h[(s.keys[0] >> (8 * p)) & 255] == n) continue;
     uint32_t sum = 0;
     for (int d = 0; d < 256; ++d) {
       const uint32_t c = h[d];
@@ -190,64 +248,42 @@ void radix_sort(std::vector<uint64_t>& keys, std::vector<int32_t>& vals, std::ve
       sum += c;
     }
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t pos = h[(keys[i] >> (8 * p)) & 255]++;
-      kt[pos] = keys[i];
-      vt[pos] = vals[i];
+      const uint32_t pos = h[(s.keys[i] >> (8 * p)) & 255]++;
+      s.keys_tmp[pos] = s.keys[i];
+      s.vals_tmp[pos] = s.vals[i];
+      s.tb_tmp[pos] = s.tb[i];
     }
-    keys.swap(kt);
-    vals.swap(vt);
+    s.keys.swap(s.keys_tmp);
+    s.vals.swap(s.vals_tmp);
+    s.tb.swap(s.tb_tmp);
   }
 }
 
-void rank_class(const DetectionMapOptions& opt, bool explicit_order, const PredRec* recs, int32_t P,
-                Scratch& s) {
-  s.ranked.resize(P);
-  if (explicit_order) {
-    std::iota(s.ranked.begin(), s.ranked.end(), 0);
+void sort_candidates(Scratch& s) {
+  const size_t n = s.keys.size();
+  if (n >= 64) {
+    radix_sort(s);
     return;
   }
-  s.ranked.clear();
-  s.nan_rows.clear();
-  s.keys.clear();
-  s.vals.clear();
-  // Records are in ascending input position. Feeding them to a stable sort in descending position
-  // order makes equal scores come out later-row-first (the official tendency), ascending otherwise.
-  const bool later_first = opt.score_ties_later_first;
-  for (int32_t i = 0; i < P; ++i) {
-    const int32_t k = later_first ? P - 1 - i : i;
-    const double v = recs[k].score;
-    if (is_nan(v)) {
-      s.nan_rows.push_back(k);
-    } else {
-      s.keys.push_back(descending_key(v));
-      s.vals.push_back(k);
+  for (size_t i = 1; i < n; ++i) {  // small: stable insertion sort, same order as the radix sort
+    const uint64_t k = s.keys[i];
+    const int32_t v = s.vals[i], t = s.tb[i];
+    size_t j = i;
+    for (; j > 0 && s.keys[j - 1] > k; --j) {
+      s.keys[j] = s.keys[j - 1];
+      s.vals[j] = s.vals[j - 1];
+      s.tb[j] = s.tb[j - 1];
     }
+    s.keys[j] = k;
+    s.vals[j] = v;
+    s.tb[j] = t;
   }
-  if (s.keys.size() >= 64) {
-    radix_sort(s.keys, s.vals, s.keys_tmp, s.vals_tmp);
-  } else {
-    // Small classes: stable insertion sort, the same order as the radix sort.
-    for (size_t i = 1; i < s.keys.size(); ++i) {
-      const uint64_t k = s.keys[i];
-      const int32_t v = s.vals[i];
-      size_t j = i;
-      for (; j > 0 && s.keys[j - 1] > k; --j) {
-        s.keys[j] = s.keys[j - 1];
-        s.vals[j] = s.vals[j - 1];
-      }
-      s.keys[j] = k;
-      s.vals[j] = v;
-    }
-  }
-  if (opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
-  s.ranked.insert(s.ranked.end(), s.vals.begin(), s.vals.end());
-  if (!opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
 }
 
 void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const PredBuckets& preds,
                    const Csr& gts, Scratch& s, double* ap) {
   const int64_t T = in.T;
-  const int64_t P = preds.offsets[c + 1] - preds.offsets[c];
+  const int32_t P = static_cast<int32_t>(preds.offsets[c + 1] - preds.offsets[c]);
   const PredRec* recs = preds.recs.data() + preds.offsets[c];
   const int64_t npos = gts.offsets[c + 1] - gts.offsets[c];
   if (P == 0) {
@@ -255,7 +291,6 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     return;
   }
   const int64_t* grows = gts.items.data() + gts.offsets[c];
-  rank_class(opt, in.explicit_order, recs, static_cast<int32_t>(P), s);
 
   // Group the class's GT by video, keeping class-GT order inside a video.
   s.gt_by_video.resize(npos);
@@ -273,22 +308,49 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     k = e;
   }
 
+  // Ranking = ascending (key, tie rank). Records are in input order (or in the caller's order, then
+  // key = position). Equal scores: the later row first (tie rank = P-1-position) or the earlier one.
+  // Only candidates are sorted; the others are counted against the TPs afterwards.
+  s.keys.clear();
+  s.vals.clear();
+  s.tb.clear();
+  s.other_key.clear();
+  s.other_tb.clear();
+  const bool later_first = opt.score_ties_later_first && !in.explicit_order;
+  for (int32_t i = 0; i < P; ++i) {
+    const int32_t k = later_first ? P - 1 - i : i;  // feed in tie-rank order: the sort is stable
+    const PredRec& r = recs[k];
+    const uint64_t key = in.explicit_order ? static_cast<uint64_t>(k) : rank_key(r.score, opt.nan_score_first);
+    if (r.video >= 0 && s.video_slot[r.video] >= 0) {
+      s.keys.push_back(key);
+      s.vals.push_back(k);
+      s.tb.push_back(i);
+    } else {
+      s.other_key.push_back(key);
+      s.other_tb.push_back(i);
+    }
+  }
+  if (!in.explicit_order) sort_candidates(s);
+  const int32_t NC = static_cast<int32_t>(s.keys.size());
+
   s.tp_rank.resize(static_cast<size_t>(T * npos));
   s.tp_count.assign(static_cast<size_t>(T), 0);
-  s.taken.assign(static_cast<size_t>(T * npos), 0);
+  const int64_t words = (T + 63) / 64;
+  s.taken.assign(static_cast<size_t>(words * npos), 0);
+  s.mark_of.assign(static_cast<size_t>(NC), -1);
   int32_t* tp_rank = s.tp_rank.data();
   int32_t* tp_count = s.tp_count.data();
-  uint8_t* taken = s.taken.data();
   const bool best = opt.match == MatchRule::kBestIoU;
-  for (int64_t r = 0; r < P; ++r) {
-    const PredRec& pr = recs[s.ranked[r]];
-    const int64_t v = pr.video;
-    const int32_t slot = v >= 0 ? s.video_slot[v] : -1;
-    if (slot < 0) continue;  // no GT of this class in the video: FP at every threshold
+  int32_t max_n = 0;
+  for (const auto& rg : s.ranges) max_n = std::max(max_n, rg.second - rg.first);
+  s.iou.resize(max_n);
+  s.local.resize(max_n);
+  s.cand.resize(max_n);
+  for (int32_t r = 0; r < NC; ++r) {
+    const PredRec& pr = recs[s.vals[r]];
+    const int32_t slot = s.video_slot[pr.video];
     const int32_t b = s.ranges[slot].first, n = s.ranges[slot].second - b;
     const double ps = pr.start, pe = pr.end;
-    s.iou.resize(n);
-    s.local.resize(n);
     for (int32_t k = 0; k < n; ++k) {
       const int32_t j = s.gt_by_video[b + k];
       const int64_t g = grows[j];
@@ -296,50 +358,85 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       s.iou[k] = opt.discrete ? discrete_iou(ps, pe, in.gt_start[g], in.gt_end[g])
                               : continuous_iou(ps, pe, in.gt_start[g], in.gt_end[g]);
     }
-    if (best) {
+    for (int32_t k = 0; k < n; ++k) s.cand[k] = k;
+    if (best && n > 1) {
       // Candidates by tIoU descending, NaN first; equal tIoU by GT row (later first = reversed argsort).
-      s.cand.resize(n);
-      std::iota(s.cand.begin(), s.cand.end(), 0);
-      if (n > 1) {
-        const double* iou = s.iou.data();
-        const bool later_first = opt.candidate_ties_later_first;
-        std::sort(s.cand.begin(), s.cand.end(), [iou, later_first](int32_t x, int32_t y) {
-          const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
-          if (nx != ny) return nx;
-          if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
-          return later_first ? x > y : x < y;
-        });
-      }
-      // Walking the sorted candidates, the official loop stops with an FP at the first tIoU < thr and
-      // skips locked GT; that equals "the first free candidate decides: TP iff !(tIoU < thr)".
-      for (int64_t t = 0; t < T; ++t) {
-        uint8_t* tk = taken + t * npos;
-        for (int32_t k = 0; k < n; ++k) {
-          const int32_t ci = s.cand[k];
-          const int32_t j = s.local[ci];
-          if (tk[j]) continue;
-          if (!(s.iou[ci] < in.thr[t])) {
-            tk[j] = 1;
-            tp_rank[t * npos + tp_count[t]++] = static_cast<int32_t>(r);
-          }
-          break;
+      const double* iou = s.iou.data();
+      const bool gt_later_first = opt.candidate_ties_later_first;
+      std::sort(s.cand.begin(), s.cand.begin() + n, [iou, gt_later_first](int32_t x, int32_t y) {
+        const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
+        if (nx != ny) return nx;
+        if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
+        return gt_later_first ? x > y : x < y;
+      });
+    }
+    bool any = false;
+    // All thresholds of a 64-bit word at once. Best-IoU: walking the sorted candidates, the official
+    // loop stops with an FP at the first tIoU < thr and skips locked GT, i.e. the first *free*
+    // candidate decides (TP iff !(tIoU < thr), so NaN passes). First-fit: the first free GT in
+    // annotation order with tIoU >= thr is taken; the others do not decide.
+    for (int64_t w = 0; w < words; ++w) {
+      const int64_t t0 = 64 * w;
+      const int tn = static_cast<int>(std::min<int64_t>(64, T - t0));
+      const uint64_t all = tn == 64 ? ~uint64_t{0} : ((uint64_t{1} << tn) - 1);
+      uint64_t* tk = s.taken.data() + w * npos;
+      uint64_t undecided = all, hit = 0;
+      for (int32_t k = 0; k < n && undecided; ++k) {
+        const int32_t ci = s.cand[k];
+        const double v = s.iou[ci];
+        uint64_t pass = 0;
+        if (best) {
+          for (int t = 0; t < tn; ++t) pass |= static_cast<uint64_t>(!(v < in.thr[t0 + t])) << t;
+        } else {
+          for (int t = 0; t < tn; ++t) pass |= static_cast<uint64_t>(v >= in.thr[t0 + t]) << t;
         }
+        const int32_t j = s.local[ci];
+        const uint64_t free = undecided & ~tk[j];
+        const uint64_t take = free & pass;
+        tk[j] |= take;
+        hit |= take;
+        undecided &= best ? ~free : ~take;
       }
-    } else {
-      for (int64_t t = 0; t < T; ++t) {
-        uint8_t* tk = taken + t * npos;
-        for (int32_t k = 0; k < n; ++k) {
-          const int32_t j = s.local[k];
-          if (!tk[j] && s.iou[k] >= in.thr[t]) {
-            tk[j] = 1;
-            tp_rank[t * npos + tp_count[t]++] = static_cast<int32_t>(r);
-            break;
-          }
+      if (hit) {
+        any = true;
+        for (uint64_t m = hit; m; m &= m - 1) {
+          const int64_t t = t0 + __builtin_ctzll(m);
+          tp_rank[t * npos + tp_count[t]++] = r;
         }
       }
     }
+    if (any) {
+      s.mark_of[r] = static_cast<int32_t>(s.mark_key.size());
+      s.mark_key.push_back(s.keys[r]);
+      s.mark_tb.push_back(s.tb[r]);
+    }
   }
   for (const auto& rg : s.ranges) s.video_slot[in.gt_video[grows[s.gt_by_video[rg.first]]]] = -1;
+
+  // Number of other (never matching) predictions ranked above each TP candidate: TP candidates are
+  // few (<= T * npos) and already in rank order, so one binary search per other prediction.
+  const size_t M = s.mark_key.size();
+  s.ahead.assign(M + 1, 0);
+  if (M > 0) {
+    const uint64_t* mk = s.mark_key.data();
+    const int32_t* mt = s.mark_tb.data();
+    for (size_t i = 0; i < s.other_key.size(); ++i) {
+      const uint64_t k = s.other_key[i];
+      const uint64_t* first = mk;  // branch-free lower_bound on the key
+      for (size_t len = M; len > 1;) {
+        const size_t half = len / 2;
+        first = first[half] < k ? first + half : first;
+        len -= half;
+      }
+      size_t lo = static_cast<size_t>(first - mk) + (*first < k);
+      const int32_t t = s.other_tb[i];
+      while (lo < M && mk[lo] == k && mt[lo] < t) ++lo;  // equal scores: tie rank decides
+      ++s.ahead[lo];
+    }
+    for (size_t m = 1; m < M; ++m) s.ahead[m] += s.ahead[m - 1];
+  }
+  s.mark_key.clear();
+  s.mark_tb.clear();
 
   // AP from the TP ranks alone. Precision only rises at a TP (tp/(tp+fp) falls with every FP), so the
   // official envelope max_{j >= i} prec[j] over all ranks equals the running maximum over the TP ranks
@@ -348,14 +445,15 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   const double npos_d = static_cast<double>(npos);
   for (int64_t t = 0; t < T; ++t) {
     const int32_t K = tp_count[t];
-    const int32_t* ranks = tp_rank + t * npos;
+    const int32_t* cranks = tp_rank + t * npos;
     double result;
     if (opt.ap == APKind::kInterpolated) {
       s.mprec.resize(K + 1);
       s.mrec.resize(K + 1);
       for (int32_t k = 0; k < K; ++k) {
+        const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];  // rank among all P
         const double tp = static_cast<double>(k + 1);
-        const double fp = static_cast<double>(ranks[k] - k);  // FPs ranked before this TP
+        const double fp = static_cast<double>(rank - k);  // FPs ranked before this TP
         s.mrec[k] = tp / npos_d;
         s.mprec[k] = tp / (tp + fp);
       }
@@ -375,9 +473,10 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       // W-TALC: np.sum over all P ranks of precision * tp (zeros at FPs keep numpy's blocking).
       s.terms.assign(static_cast<size_t>(P), 0.0);
       for (int32_t k = 0; k < K; ++k) {
+        const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];
         const double tp = static_cast<double>(k + 1);
-        const double fp = static_cast<double>(ranks[k] - k);
-        s.terms[ranks[k]] = (tp / (fp + tp)) * 1.0;
+        const double fp = static_cast<double>(rank - k);
+        s.terms[rank] = (tp / (fp + tp)) * 1.0;
       }
       result = K == 0 ? 0.0 : pairwise_sum(s.terms.data(), P) / npos_d;
     }
@@ -408,16 +507,6 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
           std::to_string(num_videos) + ")");
     }
   }
-  for (int64_t i = 0; i < num_pred; ++i) {
-    if (pred_label[i] < -1 || pred_label[i] >= num_classes) {
-      bad("pred_label[" + std::to_string(i) + "] = " + std::to_string(pred_label[i]) +
-          " is outside [-1, " + std::to_string(num_classes) + ")");
-    }
-    if (pred_video[i] < -1 || pred_video[i] >= num_videos) {
-      bad("pred_video[" + std::to_string(i) + "] = " + std::to_string(pred_video[i]) +
-          " is outside [-1, " + std::to_string(num_videos) + ")");
-    }
-  }
   if (order) {
     std::vector<uint8_t> seen(num_pred, 0);
     for (int64_t k = 0; k < num_pred; ++k) {
@@ -433,8 +522,18 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
     }
   }
   if (num_classes == 0 || num_thresholds == 0) return;
+  int64_t nthreads = options.num_threads > 0 ? options.num_threads
+                                             : static_cast<int64_t>(std::thread::hardware_concurrency());
+  // A thread only pays off with enough work: on a busy machine a worker can wait milliseconds for a core.
+  nthreads = std::max<int64_t>(1, std::min<int64_t>({nthreads, num_classes, 1 + num_pred / 50000}));
+  int64_t bad_row = -1;
   const PredBuckets preds = bucket_predictions(num_pred, order, pred_label, pred_video, pred_start, pred_end,
-                                               pred_score, num_classes);
+                                               pred_score, num_classes, num_videos, nthreads, &bad_row);
+  if (bad_row >= 0) {
+    bad("prediction row " + std::to_string(bad_row) + ": pred_label = " + std::to_string(pred_label[bad_row]) +
+        " must be in [-1, " + std::to_string(num_classes) + ") and pred_video = " +
+        std::to_string(pred_video[bad_row]) + " in [-1, " + std::to_string(num_videos) + ")");
+  }
   const Inputs in{gt_video, gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
 
   // Largest classes first so the last class to finish is a small one.
@@ -444,10 +543,6 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
     return preds.offsets[a + 1] - preds.offsets[a] > preds.offsets[b + 1] - preds.offsets[b];
   });
 
-  int64_t nthreads = options.num_threads > 0 ? options.num_threads
-                                             : static_cast<int64_t>(std::thread::hardware_concurrency());
-  // A thread only pays off with enough work: on a busy machine a worker can wait milliseconds for a core.
-  nthreads = std::max<int64_t>(1, std::min<int64_t>({nthreads, num_classes, 1 + num_pred / 50000}));
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
@@ -461,15 +556,7 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
       if (!failed.exchange(true)) error = std::current_exception();
     }
   };
-  if (nthreads == 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(nthreads - 1);
-    for (int64_t i = 1; i < nthreads; ++i) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
-  }
+  run_parallel(nthreads, [&](int64_t) { worker(); });
   if (error) std::rethrow_exception(error);
 }
 

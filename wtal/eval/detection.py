@@ -413,8 +413,8 @@ def evaluate_detection(
     sort_classes = p.class_order == "sorted"
     videos, gvid, pvid = _encode(gt["video"], pr["video"], "video", sort_vocab=False)
     # Class ids come from the GT that survives cleaning, so encode labels after it.
-    _, glab_all, _ = _encode(gt["label"], pr["label"][:0], "label", sort_vocab=False)
     if p.min_gt_length is not None or p.duplicate_gt_tolerance is not None:
+        _, glab_all, _ = _encode(gt["label"], pr["label"][:0], "label", sort_vocab=False)
         keep = _actionformer_clean(gvid, glab_all, gs, ge, p.min_gt_length, p.duplicate_gt_tolerance)
         if not keep.all():
             gt = {k: v[keep] for k, v in gt.items()}
