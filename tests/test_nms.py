@@ -387,6 +387,38 @@ def test_matches_reference_random_seconds(seed, method, overlap):
     np.testing.assert_array_equal(got[1], want[1])
 
 
+@st.composite
+def adversarial_segments(draw):
+    """Segments that touch, or sit exactly or almost exactly 1 apart (the +1 measures' reach), at large
+    and small magnitudes, including zero lengths: the cases that stress the kernel's neighbour window."""
+    base = draw(st.sampled_from([0.0, -7.5, 1e6, -3e9, 1e12]))
+    n = draw(st.integers(0, 10))
+    segs = []
+    for _ in range(n):
+        if segs and draw(st.booleans()):
+            ps, pe = segs[draw(st.integers(0, len(segs) - 1))]
+            gap = draw(st.sampled_from([0.0, 1.0, -1.0, 1.0 + 1e-9, 1.0 - 1e-9, 0.5, 2.0]))
+            start = pe + gap if draw(st.booleans()) else ps - gap - draw(st.sampled_from([0.0, 1.0, 3.0]))
+        else:
+            start = base + draw(st.floats(0, 50, allow_nan=False))
+        length = draw(st.sampled_from([0.0, 1.0, 1e-9, 0.25, 3.0, 40.0]))
+        segs.append((start, start + length))
+    return np.array(segs, dtype=np.float64).reshape(-1, 2)
+
+
+@given(segs=adversarial_segments(), data=st.data(), method=st.sampled_from(["hard", "gaussian", "linear"]),
+       overlap=st.sampled_from(["iou", "plus_one", "inter_over_other"]))
+def test_matches_reference_adversarial_coordinates(segs, data, method, overlap):
+    n = len(segs)
+    scores = np.array(data.draw(st.lists(st.floats(-1, 1, allow_nan=False), min_size=n, max_size=n)))
+    kw = dict(method=method, overlap=overlap, iou_threshold=data.draw(st.sampled_from([0.0, 0.1, 0.5])),
+              sigma=0.5, suppress_equal=data.draw(st.booleans()))
+    got = nms(segs, scores, **kw)
+    want = _reference_nms(segs, scores, **kw)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_many_groups_in_parallel_match_reference():
     # > 2k candidates and many uneven groups: the CPU kernel spreads groups over threads.
     segs, scores, groups = random_proposals(np.random.default_rng(7), 60, 120, span=100.0, min_per_group=80)
