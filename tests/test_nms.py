@@ -334,6 +334,9 @@ def test_presets_are_documented_and_copied():
     assert nms_settings("facnet")["suppress_equal"] is False
     with pytest.raises(ValueError, match="name must be one of"):
         nms_settings("bsn")
+    assert nms_settings("um", iou_threshold=0.5)["iou_threshold"] == 0.5
+    with pytest.raises(ValueError, match="overrides must be nms keywords"):
+        nms_settings("um", groups=[0])
 
 
 # ----------------------------------------------------------------------------------------------------
