@@ -137,6 +137,10 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     Hard NMS removes suppressed candidates (it does not keep them with score 0). Empty input gives empty
     outputs.
 
+    Cost: CPU, per group O(n log n + pairs that overlap) (candidates farther apart than the longest segment
+    are never compared; their overlap is 0), groups spread over threads. CUDA, one thread block per group,
+    O(n * selections / 256) per group: many groups run concurrently, one huge group uses one SM.
+
     Raises:
         ValueError: shapes disagree, NaN/inf in ``segments`` or ``scores``, a reversed segment
             (``end < start``), or an argument out of range; the message names the argument.
