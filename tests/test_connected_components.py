@@ -290,8 +290,8 @@ def test_cuda_large_and_csr():
     assert as_tuples(gpu) == as_tuples(cpu)
     flat = np.concatenate([signal[n, : lengths[n]] for n in range(len(lengths))])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    gpu_csr = connected_components(torch.from_numpy(flat).cuda(), None, thresholds, offsets=torch.from_numpy(offsets).cuda(),
-                                   min_len=2)
+    gpu_csr = connected_components(torch.from_numpy(flat).cuda(), None, thresholds,
+                                   offsets=torch.from_numpy(offsets).cuda(), min_len=2)
     assert as_tuples(gpu_csr) == as_tuples(cpu)
 
 

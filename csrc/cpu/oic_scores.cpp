@@ -112,7 +112,8 @@ void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, 
       const int64_t L = row_len[r];
       for (int64_t t = 0; t < L; ++t) {
         if (std::isnan(x[t])) {
-          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " + std::to_string(t) + ")");
+          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
+                                      std::to_string(t) + ")");
         }
       }
       P.build(x, L);
