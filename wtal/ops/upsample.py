@@ -8,7 +8,6 @@ grid of ``upgrade_resolution`` in DGAM (``lib/utils/utils.py``) and HAM-Net/BaSN
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
