@@ -119,7 +119,7 @@ void bind_hybrid_attention_pool(py::module_& m) {
       py::arg("lengths").noconvert(), py::arg("ratio"), py::arg("include_min"), py::arg("thr").noconvert(),
       py::arg("cut_val").noconvert(), py::arg("cut_idx").noconvert(), py::arg("grad_cas").noconvert(),
       py::arg("grad_attention").noconvert(), "Gradient of hybrid_attention_pool w.r.t. cas and attention.");
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_POOL_CUDA_READY)  // CUDA kernels land in the next commit
+#ifdef WTAL_WITH_CUDA
   m.def("hybrid_attention_pool_forward_cuda", &cuda::hybrid_attention_pool_forward, py::arg("dtype"),
         py::arg("cas"), py::arg("attention"), py::arg("B"), py::arg("T"), py::arg("C1"), py::arg("lengths"),
         py::arg("gamma"), py::arg("ratio"), py::arg("include_min"), py::arg("threshold_mode"), py::arg("pooled"),

@@ -88,7 +88,7 @@ void bind_topk_pool(py::module_& m) {
       py::arg("grad").noconvert(), py::arg("x").noconvert(), py::arg("lengths").noconvert(), py::arg("k"),
       py::arg("ratio"), py::arg("cut_val").noconvert(), py::arg("cut_idx").noconvert(),
       py::arg("grad_x").noconvert(), "Gradient of topk_pool: grad / k_b at the selected positions, 0 elsewhere.");
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_POOL_CUDA_READY)  // CUDA kernels land in the next commit
+#ifdef WTAL_WITH_CUDA
   m.def("topk_pool_forward_cuda", &cuda::topk_pool_forward, py::arg("dtype"), py::arg("x"), py::arg("B"),
         py::arg("T"), py::arg("C"), py::arg("lengths"), py::arg("k"), py::arg("ratio"), py::arg("out"),
         py::arg("cut_val"), py::arg("cut_idx"), py::arg("stream"), py::arg("device"),
