@@ -84,7 +84,8 @@ inline void check_pool_args(int64_t B, int64_t T, const int64_t* lengths, int64_
 template <typename F>
 void parallel_for(int64_t n, int64_t work, F&& fn) {
   const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t nt = std::min<int64_t>({hw, n, work / (int64_t{1} << 16) + 1});
+  // a std::thread costs tens of microseconds to start: only split work worth ~1M element operations each
+  const int64_t nt = std::min<int64_t>({hw, n, work / (int64_t{1} << 20) + 1});
   if (nt <= 1) {
     if (n > 0) fn(int64_t{0}, n);
     return;
