@@ -5,6 +5,9 @@ On a machine without CUDA the same benchmarks run on CPU tensors (label the numb
 ``WTAL_BENCH_DEVICE=cpu|cuda`` forces a device; ``WTAL_BENCH_OUT=path.json`` writes the medians, ratios
 and the bandwidth analysis of the largest case.
 
+The compiled baseline is compiled once per (op, shape, direction): the full grid makes 76 static-shape
+compilations, so select a subset with ``-k`` (e.g. ``-k "hybrid and B64T2000C201"``) when time is short.
+
 Each (op, direction, shape) is one pytest-benchmark group holding wtal, eager and compiled rows. GPU
 timings synchronise after every call (so they include launch overhead, like a training step does).
 """
@@ -59,14 +62,18 @@ def _eager_topk(x):
 _COMPILED: dict[str, object] = {}
 
 
-def _impl(op: str, impl: str):
+def _impl(op: str, impl: str, key: tuple):
     fns = {("topk", "wtal"): _wtal_topk, ("topk", "eager"): _eager_topk,
            ("hybrid", "wtal"): _wtal_hybrid, ("hybrid", "eager"): _eager_hybrid}
     if impl != "compile":
         return fns[(op, impl)]
-    if op not in _COMPILED:
-        _COMPILED[op] = torch.compile(fns[(op, "eager")], dynamic=False)
-    return _COMPILED[op]
+    # one static-shape compilation per (op, shape, direction); dynamo's per-function recompile limit
+    # would otherwise silently fall back to eager after 8 shapes
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 256)
+    torch._dynamo.config.accumulated_cache_size_limit = max(torch._dynamo.config.accumulated_cache_size_limit, 1024)
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(fns[(op, "eager")], dynamic=False)
+    return _COMPILED[key]
 
 
 def _inputs(op: str, shape, requires_grad: bool):
@@ -103,7 +110,7 @@ def _step(fn, inputs, backward: bool):
 def test_pool(benchmark, op, shape, direction, impl):
     benchmark.group = f"{op} {direction} {shape} {DEVICE}"
     inputs = _inputs(op, shape, direction == "fwd+bwd")
-    run = _step(_impl(op, impl), inputs, direction == "fwd+bwd")
+    run = _step(_impl(op, impl, (op, shape, direction)), inputs, direction == "fwd+bwd")
     for _ in range(3):  # warm-up (and compilation for the compiled baseline)
         run()
     rounds = 50 if DEVICE == "cuda" else 5
