@@ -110,7 +110,7 @@ void hybrid_attention_pool_backward(const T* grad, const T* cas, const T* attent
   const int64_t BC = B * C1;
   // double accumulation keeps float32 sums independent of the class count
   using Acc = double;
-  parallel_for(B, B * Tn * C1 * 4, [&](int64_t lo, int64_t hi) {
+  parallel_for(B, B * Tn * C1 * 16, [&](int64_t lo, int64_t hi) {
     std::vector<T> gk(static_cast<size_t>(4 * C1));
     std::vector<typename Rank<T>::type> cut(static_cast<size_t>(4 * C1));
     for (int64_t b = lo; b < hi; ++b) {

@@ -28,7 +28,7 @@ template <typename T>
 void topk_pool_backward(const T* grad, const T* x, int64_t B, int64_t Tn, int64_t C, const int64_t* lengths,
                         int64_t k, int64_t ratio, const T* cut_val, const int32_t* cut_idx, T* grad_x) {
   check_pool_args(B, Tn, lengths, k, ratio);
-  parallel_for(B, B * Tn * C, [&](int64_t lo, int64_t hi) {
+  parallel_for(B, B * Tn * C * 4, [&](int64_t lo, int64_t hi) {
     std::vector<T> gk(static_cast<size_t>(C));
     std::vector<typename Rank<T>::type> cut(static_cast<size_t>(C));
     for (int64_t b = lo; b < hi; ++b) {
