@@ -55,33 +55,31 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 def hamnet_soft_nms(dets: list[list[float]], sigma: float = 0.3, *, tie_break: str = "authors"):
     """Gaussian soft-NMS of HAM-Net: ``dets`` rows ``[class, score, t_start, t_end]``; nothing is
-    removed, every row comes back (in selection order) with its decayed score.
+    removed, every row comes back (in selection order) with its decayed score. One numpy step per
+    selected row, as the repository's ``soft_nms``.
 
     ``tie_break="authors"``: the repository picks ``np.argmax`` (first maximum) of the working array
     after swapping the selected row into slot 0 and dropping it, which moves the previous slot-0 row
     into the selected row's place. ``tie_break="stable"``: first maximum in input order (wtal's NMS).
     """
-    work = [list(d) + [d[3] - d[2] + 1.0] for d in dets]
+    work = np.array(dets, dtype=np.float64).reshape(-1, 4)
+    work = np.concatenate([work, (work[:, 3] - work[:, 2] + 1)[:, None]], axis=1)
     out = []
-    while work:
-        scores = [w[1] for w in work]
+    while work.shape[0] > 0:
+        m = int(np.argmax(work[:, 1]))
         if tie_break == "authors":
-            m = int(np.argmax(scores))
-            work[0], work[m] = work[m], work[0]
-            top = work[0]
-            rest = work[1:]
+            work[[0, m], :] = work[[m, 0], :]
         else:
-            m = int(np.argmax(scores))
-            top = work[m]
-            rest = work[:m] + work[m + 1:]
-        out.append(top[:4])
-        for r in rest:
-            lo = max(top[2], r[2])
-            hi = min(top[3], r[3])
-            inter = max(hi - lo + 1.0, 0.0)
-            iou = inter / (top[4] + r[4] - inter)
-            r[1] = r[1] * math.exp(-(iou * iou) / sigma)
-        work = rest
+            work = np.concatenate([work[m:m + 1], work[:m], work[m + 1:]])
+        out.append(work[0, :4].tolist())
+        lo = np.maximum(work[0, 2], work[1:, 2])
+        hi = np.minimum(work[0, 3], work[1:, 3])
+        inter = np.maximum(hi - lo + 1, 0.0)
+        iou = inter / (work[0, 4] + work[1:, 4] - inter)
+        work[1:, 1] *= np.exp(-(iou * iou) / sigma)
+        work = work[1:]
+    for o in out:
+        o[0] = int(o[0])
     return out
 
 
@@ -148,7 +146,8 @@ def hamnet_oracle(cas, attention, lengths, videos: Sequence[str], classes: Seque
                     per_class.setdefault(int(c), []).append(
                         [int(c), score, g[0] * sps[b], (g[-1] + 1) * sps[b]])
         for c, dets in per_class.items():
-            tie = tie or hamnet_tie_sensitive(dets)
+            if info is not None:
+                tie = tie or hamnet_tie_sensitive(dets)
             for d in hamnet_soft_nms(dets, sigma, tie_break=tie_break):
                 rows.append((videos[b], classes[d[0]], float(d[2]), float(d[3]), float(d[1])))
     if info is not None:
@@ -181,7 +180,7 @@ def facnet_nms(props: list[list[float]], threshold: float) -> list[int]:
 
 
 def _facnet_stream(cas, video_scores, lengths, thresholds, class_idx, *, class_threshold,
-                   min_len, outer_ratio, outer_weight, nms_threshold, ambiguous, factor):
+                   min_len, outer_ratio, outer_weight, nms_threshold, ambiguous, sps):
     """``getActLoc`` of one stream: dict (video, class) -> list of [video, s, e+1, score] in pick order."""
     out: dict[tuple[int, int], list] = {}
     for c in class_idx:
@@ -209,7 +208,7 @@ def _facnet_stream(cas, video_scores, lengths, thresholds, class_idx, *, class_t
                         props.append([i, s, e + 1, inner - outer_weight * outer])
             picked = [props[k] for k in facnet_nms(props, nms_threshold)]
             if ambiguous is not None:
-                picked = [p for p in picked if not _ambiguous_hit(p, ambiguous.get(i, ()), factor)]
+                picked = [p for p in picked if not _ambiguous_hit(p, ambiguous.get(i, ()), 1.0 / sps[i])]
             if picked:
                 out[(i, int(c))] = picked
     return out
@@ -244,9 +243,8 @@ def facnet_oracle(cas_rgb, video_scores_rgb, cas_flow, video_scores_flow, length
     C = np.asarray(ref).shape[2] - 1
     class_idx = list(range(C)) if class_subset is None else sorted(classes.index(c) for c in class_subset)
     sps = _sps(seconds_per_snippet, np.asarray(ref).shape[0])
-    factor = 1.0 / float(sps[0])
     kw = dict(class_threshold=class_threshold, min_len=min_len, outer_ratio=outer_ratio,
-              outer_weight=outer_weight, nms_threshold=nms_threshold, ambiguous=ambiguous, factor=factor)
+              outer_weight=outer_weight, nms_threshold=nms_threshold, ambiguous=ambiguous, sps=sps)
     two = cas_rgb is not None and cas_flow is not None
     if cas_rgb is not None:
         c = np.asarray(cas_rgb, np.float64)
@@ -410,3 +408,91 @@ def bm_oracle(tcam_rgb, attention_rgb, video_scores_rgb, tcam_flow, attention_fl
         for p in out:
             rows.append((videos[b], classes[p[0]], float(p[2]), float(p[3]), float(p[1])))
     return rows
+
+
+# ----------------------------------------------------------------------------------------------------
+# realistic random batches (tests and benchmarks)
+# ----------------------------------------------------------------------------------------------------
+def smooth_noise(rng: np.random.Generator, B: int, T: int, width: float) -> np.ndarray:
+    """[B, T] smooth zero-mean unit-variance noise (Gaussian-filtered white noise)."""
+    from scipy.ndimage import gaussian_filter1d
+
+    z = gaussian_filter1d(rng.standard_normal((B, T)), sigma=width, axis=1, mode="reflect")
+    return z / (z.std(axis=1, keepdims=True) + 1e-12)
+
+
+def make_hamnet_batch(lengths, num_classes: int, seed: int = 0, *, width: float = 6.0,
+                      present: tuple[int, int] = (1, 3), dtype=np.float32):
+    """(cas [B, T, C+1], attention [B, T]) shaped like HAM-Net outputs: attention is smooth (runs of
+    tens of snippets at most thresholds), 1-3 "present" classes per video with high logits, so a few
+    classes pass the 0.2 video-score threshold. Padding holds zeros."""
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    B, T, C = len(lengths), int(lengths.max()), num_classes
+    att = 1.0 / (1.0 + np.exp(-2.2 * smooth_noise(rng, B, T, width)))
+    cas = rng.normal(-1.0, 0.7, size=(B, T, C + 1))
+    cas[..., C] = rng.normal(0.0, 0.5, size=(B, T))
+    for b in range(B):
+        k = rng.integers(present[0], present[1] + 1)
+        cls = rng.choice(C, size=min(k, C), replace=False)
+        cas[b, :, cls] += 4.0 + 0.8 * smooth_noise(rng, len(cls), T, width)
+    mask = np.arange(T)[None, :] < lengths[:, None]
+    cas[~mask] = 0.0
+    att[~mask] = 0.0
+    return cas.astype(dtype), att.astype(dtype)
+
+
+def thumos14_test_lengths(root: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Names and T = round(duration * 25 / 16) of the 212 THUMOS14 test videos (W-TALC fixture)."""
+    import os
+
+    from wtal.safe_npy import load_npy, to_str
+
+    root = root or os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "thumos14_reduced")
+    names = np.array([to_str(v) for v in load_npy(os.path.join(root, "videoname.npy"))])
+    subset = np.array([to_str(v) for v in load_npy(os.path.join(root, "subset.npy"))])
+    dur = load_npy(os.path.join(root, "duration.npy")).astype(np.float64).reshape(-1)
+    m = subset == "test"
+    return list(names[m]), np.round(dur[m] * 25 / 16).astype(np.int64)
+
+
+# ----------------------------------------------------------------------------------------------------
+# comparisons (tests)
+# ----------------------------------------------------------------------------------------------------
+RTOL = 1e-6
+ATOL = 1e-12
+
+
+def rows_of(det) -> list[tuple]:
+    return list(zip(det.video.tolist(), det.label.tolist(), det.t_start.tolist(), det.t_end.tolist(),
+                    det.score.tolist()))
+
+
+def assert_same_detections(det, expected: list[tuple], *, rtol: float = RTOL, atol: float = ATOL) -> None:
+    """Same multiset of (video, label, t_start, t_end) exactly; scores matched within rtol/atol."""
+    got = sorted(rows_of(det))
+    exp = sorted(expected)
+    assert len(got) == len(exp), f"{len(got)} detections, oracle has {len(exp)}"
+    for g, e in zip(got, exp):
+        assert g[:4] == e[:4], f"segment {g[:4]} != oracle {e[:4]}"
+        assert abs(g[4] - e[4]) <= rtol * abs(e[4]) + atol, f"score {g[4]!r} != oracle {e[4]!r} for {g[:4]}"
+
+
+def assert_canonical_order(det, videos, classes) -> None:
+    """Video in batch order, class index ascending, score descending."""
+    vi = {v: i for i, v in enumerate(videos)}
+    ci = {c: i for i, c in enumerate(classes)}
+    keys = [(vi[v], ci[l], -s) for v, l, s in zip(det.video, det.label, det.score)]
+    assert keys == sorted(keys)
+
+
+def names(B: int, C: int) -> tuple[list[str], list[str]]:
+    return [f"video_{b:03d}" for b in range(B)], [f"class_{c}" for c in range(C)]
+
+
+def pad_tail(x: np.ndarray, lengths: np.ndarray, value: float) -> np.ndarray:
+    x = x.copy()
+    T = x.shape[1]
+    m = np.arange(T)[None, :] >= np.asarray(lengths)[:, None]
+    x[m] = value
+    return x

@@ -163,6 +163,7 @@ def _stream(tc_self, tc_other, att, pred, check, lens_host, lens, sps, alpha, th
     return tuple(torch.cat(out[k]) for k in ("key", "score", "t0", "t1"))
 
 
+@cm.single_threaded_torch
 def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_flow: Any,
                 attention_flow: Any, video_scores_flow: Any, lengths: Any, *, videos: Sequence[str],
                 classes: Sequence[str], seconds_per_snippet: Any,

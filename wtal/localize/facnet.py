@@ -199,6 +199,7 @@ def _ambiguous_arg(ambiguous, vnames, sps_host, dev):
     return tuple(torch.from_numpy(x).to(dev) for x in (v, g0, g1))
 
 
+@cm.single_threaded_torch
 def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_scores_flow: Any,
                     lengths: Any, *, videos: Sequence[str], classes: Sequence[str],
                     seconds_per_snippet: Any, config: FacNetConfig = FacNetConfig(),

@@ -18,8 +18,9 @@ padded batch at once (research/seed_models.md §1.4):
 7. Per (video, class), over all thresholds: Gaussian soft-NMS (sigma 0.3) with the ``+1`` IoU on
    seconds; every proposal is kept with its decayed score.
 
-Output order: video (batch order), class index, then soft-NMS selection order (= descending final
-score). Known differences from the repository, all on purpose:
+Output order: video (batch order), class index, then descending final score (ties: soft-NMS
+selection order; the selection order itself is not always descending in the final score, because the
+Gaussian decay raises negative scores). Known differences from the repository, all on purpose:
 
 * Ties: when two *different* segments of one (video, class) have exactly the same current score during
   soft-NMS, wtal selects the one that came first (threshold, then time); the repository's
@@ -100,22 +101,41 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
     B, T, K = cas.shape
     dev = cas.device
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
+    cpu = dev.type == "cpu"
+    if cpu:
+        cas_t_np, att_np = cas.numpy().transpose(0, 2, 1), att64.numpy()
     for idx, Tb in cm.buckets(lens_host):
+        lb_host = lens_host[idx]
+        kb_host = np.maximum(lb_host // ratio, 1)
+        kmax = int(kb_host.max())
+        if cpu:
+            # Time made the contiguous axis in the gather itself, then numpy's linear-time partition
+            # and a sort of the kmax largest only (torch has no partition; its CPU topk is ~5x
+            # slower here).
+            sub = cas_t_np[idx, :, :Tb]                                   # [nb, C+1, Tb]
+            cm.check_nan_np(sub.transpose(0, 2, 1), lb_host, "cas", rows=idx)
+            sub = np.multiply(sub, att_np[idx, None, :Tb], dtype=np.float64)
+            np.copyto(sub, -np.inf, where=np.arange(Tb)[None, None, :] >= lb_host[:, None, None])
+            top = np.partition(sub, Tb - kmax, axis=-1)[..., Tb - kmax:]
+            top = np.cumsum(np.sort(np.negative(top), axis=-1), axis=-1)  # -(descending cumsum)
+            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=-1)[..., 0]
+            pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
+            continue
         idx_t = torch.from_numpy(idx).to(dev)
         sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
         lb = lens.index_select(0, idx_t)
         cm.check_nan(sub, lb, "cas", rows=idx)
-        sub = sub * att64[:, :Tb].index_select(0, idx_t)[..., None]
-        kb = torch.clamp(lb // ratio, min=1)
-        kmax = max(1, int(lens_host[idx].max()) // ratio)
-        valid = torch.arange(Tb, device=s.device)[None, :] < lb[:, None]
-        sub.masked_fill_(~valid[..., None], float("-inf"))
-        top = torch.topk(sub, kmax, dim=1).values.cumsum(1)
-        total = top.gather(1, (kb - 1)[:, None, None].expand(-1, 1, K)).squeeze(1)
+        sub = (sub * att64[:, :Tb].index_select(0, idx_t)[..., None]).transpose(1, 2)
+        valid = torch.arange(Tb, device=dev)[None, :] < lb[:, None]
+        sub = sub.masked_fill(~valid[:, None, :], float("-inf"))
+        top = torch.topk(sub, kmax, dim=-1).values.cumsum(-1)
+        kb = torch.from_numpy(kb_host).to(dev)
+        total = top.gather(-1, (kb - 1)[:, None, None].expand(-1, K, 1)).squeeze(-1)
         pooled[idx_t] = total / kb[:, None].to(torch.float64)
     return torch.softmax(pooled, dim=1)
 
 
+@cm.single_threaded_torch
 def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[str],
                     classes: Sequence[str], seconds_per_snippet: Any,
                     config: HamNetConfig = HamNetConfig()) -> Detections:
@@ -213,5 +233,8 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     settings["sigma"] = config.sigma
     keep, kept = nms(t, score, groups=groups, **settings)
     g = groups[keep]
-    return cm.to_detections(vnames, cnames, g // C, g % C, t[keep, 0], t[keep, 1], kept)
+    # Selection order is not always descending in the final score (decay raises negative scores).
+    o = cm.canonical_order(g // C, g % C, kept)
+    g, kt = g[o], keep[o]
+    return cm.to_detections(vnames, cnames, g // C, g % C, t[kt, 0], t[kt, 1], kept[o])
 
