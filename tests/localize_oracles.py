@@ -418,7 +418,8 @@ def smooth_noise(rng: np.random.Generator, B: int, T: int, width: float) -> np.n
     from scipy.ndimage import gaussian_filter1d
 
     z = gaussian_filter1d(rng.standard_normal((B, T)), sigma=width, axis=1, mode="reflect")
-    return z / (z.std(axis=1, keepdims=True) + 1e-12)
+    sd = z.std(axis=1, keepdims=True)
+    return z / np.where(sd > 1e-6, sd, 1.0)
 
 
 def make_hamnet_batch(lengths, num_classes: int, seed: int = 0, *, width: float = 6.0,
