@@ -64,7 +64,7 @@ void bind_oic_scores(py::module_& m) {
       py::arg("variant"), py::arg("outer_ratio"), py::arg("outer_weight"), py::arg("num_threads") = 0,
       "Outer-inner contrast score per segment; cas is flat, row r is cas[row_start[r] : row_start[r] + lengths[r]].");
 
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_PROPOSALS_CUDA_READY)  // TEMP until the kernels land
+#ifdef WTAL_WITH_CUDA
   m.def("oic_scores_cuda_temp_bytes", &cuda::oic_scores_temp_bytes, py::arg("is_double"), py::arg("n_rows"),
         py::arg("width"));
   m.def(
