@@ -103,22 +103,22 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
     cpu = dev.type == "cpu"
     if cpu:
-        cas_t_np, att_np = cas.numpy().transpose(0, 2, 1), att64.numpy()
-    for idx, Tb in cm.buckets(lens_host):
+        cas_np, att_np = cas.numpy(), att64.numpy()
+    for idx, Tb in cm.buckets(lens_host, 1.3):
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
         kmax = int(kb_host.max())
         if cpu:
-            # Time made the contiguous axis in the gather itself, then numpy's linear-time partition
-            # and a sort of the kmax largest only (torch has no partition; its CPU topk is ~5x
-            # slower here).
-            sub = cas_t_np[idx, :, :Tb]                                   # [nb, C+1, Tb]
-            cm.check_nan_np(sub.transpose(0, 2, 1), lb_host, "cas", rows=idx)
-            sub = np.multiply(sub, att_np[idx, None, :Tb], dtype=np.float64)
-            np.copyto(sub, -np.inf, where=np.arange(Tb)[None, None, :] >= lb_host[:, None, None])
-            top = np.partition(sub, Tb - kmax, axis=-1)[..., Tb - kmax:]
-            top = np.cumsum(np.sort(np.negative(top), axis=-1), axis=-1)  # -(descending cumsum)
-            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=-1)[..., 0]
+            # numpy's linear-time partition over time, then a sort of the kmax largest only (torch has
+            # no partition; its CPU topk is several times slower). The padded tail is -inf.
+            sub = cas_np[idx, :Tb]
+            cm.check_nan_np(sub, lb_host, "cas", rows=idx)
+            valid = np.arange(Tb)[None, :] < lb_host[:, None]
+            prod = np.full(sub.shape, -np.inf)
+            np.multiply(sub, att_np[idx, :Tb, None], out=prod, where=valid[..., None])
+            top = np.partition(prod, Tb - kmax, axis=1)[:, Tb - kmax:]
+            top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
+            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=1)[:, 0]
             pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
             continue
         idx_t = torch.from_numpy(idx).to(dev)
