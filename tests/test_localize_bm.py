@@ -130,6 +130,14 @@ def test_torch_input_and_write(tmp_path):
     assert O.rows_of(Detections.from_results_json(data)) == O.rows_of(ref)
 
 
+def test_torch_ordering_path_on_cpu(monkeypatch):
+    import wtal.localize._common as common
+
+    monkeypatch.setattr(common, "_NUMPY_ORDER_ON_CPU", False)
+    for seed, vs_mode in enumerate(["mixed", "low", "class0"]):
+        _compare(_batch(seed, 5, 4, [1, 30, 12, 25, 7], "smooth", vs_mode))
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("anet", [False, True])
 def test_cuda_matches_cpu(anet):

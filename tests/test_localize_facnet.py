@@ -46,6 +46,10 @@ MODES = ["uniform", "grid", "thresholds", "below", "above"]
        mode_rgb=st.sampled_from(MODES), mode_flow=st.sampled_from(MODES),
        streams=st.sampled_from(["two", "rgb", "flow"]), units=st.sampled_from(["seconds", "snippets"]))
 def test_matches_oracle(seed, B, C, lens, mode_rgb, mode_flow, streams, units):
+    _check_case(seed, B, C, lens, mode_rgb, mode_flow, streams, units)
+
+
+def _check_case(seed, B, C, lens, mode_rgb, mode_flow, streams, units):
     cr, vr, cf, vf, lengths = _batch(seed, B, C, lens[:B], mode_rgb, mode_flow)
     if streams == "rgb":
         cf = vf = None
@@ -149,6 +153,15 @@ def test_torch_input_and_write(tmp_path):
     data = json.loads((tmp_path / "r.json").read_text())
     assert sum(len(v) for v in data["results"].values()) == len(ref)
     assert O.rows_of(Detections.from_results_json(data)) == O.rows_of(ref)
+
+
+def test_torch_ordering_path_on_cpu(monkeypatch):
+    import wtal.localize._common as common
+
+    monkeypatch.setattr(common, "_NUMPY_ORDER_ON_CPU", False)
+    for seed in range(4):
+        _check_case(seed, 5, 4, [1, 30, 12, 40, 7], "uniform", "grid", ["two", "rgb", "flow", "two"][seed],
+                    "seconds")
 
 
 @pytest.mark.cuda

@@ -230,6 +230,20 @@ def test_write_results_json_reads_back(tmp_path):
     assert O.rows_of(back) == O.rows_of(det)
 
 
+def test_torch_paths_on_cpu(monkeypatch):
+    # The torch top-k and ordering code that CUDA tensors take, run on CPU tensors.
+    import wtal.localize._common as common
+    import wtal.localize.hamnet as hamnet
+
+    monkeypatch.setattr(hamnet, "_NUMPY_TOPK_ON_CPU", False)
+    monkeypatch.setattr(common, "_NUMPY_ORDER_ON_CPU", False)
+    for seed in range(3):
+        cas, att, lengths = _batch(seed, 5, 4, [1, 17, 40, 3, 29], "smooth", "normal")
+        det, rows, videos, classes, _ = _run(cas, att, lengths)
+        O.assert_same_detections(det, rows)
+        O.assert_canonical_order(det, videos, classes)
+
+
 @pytest.mark.cuda
 def test_cuda_matches_cpu():
     torch = pytest.importorskip("torch")

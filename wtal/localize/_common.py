@@ -226,9 +226,23 @@ def to_detections(videos: np.ndarray, classes: np.ndarray, vid, cls, t_start, t_
     return Detections._unchecked(videos[vi], classes[ci], ts, te, sc)
 
 
+# CPU tensors take the numpy fast path of canonical_order; tests turn this off to run the torch path.
+_NUMPY_ORDER_ON_CPU = True
+
+
 def canonical_order(vid, cls, score):
     """Output order of every profile: video (batch order), class index, descending score; ties keep
-    the order given (the NMS selection order)."""
+    the order given (the NMS selection order). Returns an index tensor."""
+    torch = torch_mod()
+    n = score.shape[0]
+    if n < 2:
+        return torch.arange(n, device=score.device)
+    key = vid * (int(cls.max()) + 1) + cls
+    if score.device.type == "cpu" and _NUMPY_ORDER_ON_CPU:
+        k, s = key.numpy(), score.numpy()
+        same = k[1:] == k[:-1]
+        if (np.diff(k) >= 0).all() and not (same & (s[1:] > s[:-1])).any():
+            return torch.arange(n)                              # already in order (the usual case)
+        return torch.from_numpy(np.lexsort((-s, k)))            # stable
     o = stable_argsort(score, descending=True)
-    o = o[stable_argsort(cls[o])]
-    return o[stable_argsort(vid[o])]
+    return o[stable_argsort(key[o])]

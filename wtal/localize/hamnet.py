@@ -44,6 +44,10 @@ from wtal.localize.detections import Detections
 
 __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 
+# CPU tensors take the numpy partition path of hamnet_video_scores; tests turn this off to run the
+# torch path (the one CUDA tensors take) on the CPU.
+_NUMPY_TOPK_ON_CPU = True
+
 
 @dataclass(frozen=True)
 class HamNetConfig:
@@ -101,7 +105,7 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
     B, T, K = cas.shape
     dev = cas.device
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
-    cpu = dev.type == "cpu"
+    cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
     if cpu:
         cas_np, att_np = cas.numpy(), att64.numpy()
     for idx, Tb in cm.buckets(lens_host, 1.3):
@@ -116,7 +120,8 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
             valid = np.arange(Tb)[None, :] < lb_host[:, None]
             prod = np.full(sub.shape, -np.inf)
             np.multiply(sub, att_np[idx, :Tb, None], out=prod, where=valid[..., None])
-            top = np.partition(prod, Tb - kmax, axis=1)[:, Tb - kmax:]
+            prod.partition(Tb - kmax, axis=1)                # in place: no copy
+            top = prod[:, Tb - kmax:]
             top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
             total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=1)[:, 0]
             pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
@@ -212,17 +217,15 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     # 5: OIC on s[:, :, c] of each pair, one length bucket of pairs at a time.
     score = torch.empty(S, dtype=torch.float64, device=dev)
     pb_host = pb.cpu().numpy()
-    local = torch.full((P,), -1, dtype=torch.int64, device=dev)
+    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
     for idx, Tb in cm.buckets(lens_host[pb_host]):
         idx_t = torch.from_numpy(idx).to(dev)
         bi = pb[idx_t]
         rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
-        local[idx_t] = torch.arange(idx.shape[0], device=dev)
-        loc = local[owner]
-        m = torch.nonzero(loc >= 0, as_tuple=True)[0]
-        score[m] = oic_scores(rows, lens[bi], loc[m], starts[m], ends[m], variant="hamnet",
+        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
+        m = pair_first[idx_t][local] + within_b
+        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
                               outer_ratio=config.outer_ratio, outer_weight=1.0)
-        local[idx_t] = -1
     score = score + config.gamma * video_score[pb, pc][owner]
 
     # 6-7: seconds, then one batched soft-NMS over all (video, class) groups.
