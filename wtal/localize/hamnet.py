@@ -221,9 +221,11 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     for idx, Tb in cm.buckets(lens_host[pb_host]):
         idx_t = torch.from_numpy(idx).to(dev)
         bi = pb[idx_t]
-        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
         local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
+        if local.shape[0] == 0:
+            continue
         m = pair_first[idx_t][local] + within_b
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
         score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
                               outer_ratio=config.outer_ratio, outer_weight=1.0)
     score = score + config.gamma * video_score[pb, pc][owner]
