@@ -169,6 +169,29 @@ def test_nan_raises_naming_input_but_padding_may_hold_nan():
     O.assert_same_detections(localize_hamnet(c3, a3, lengths, **kw), O.rows_of(localize_hamnet(cas, att, lengths, **kw)))
 
 
+def test_inf_raises_naming_input():
+    cas, att, lengths = _batch(6, 2, 2, [10, 6], "smooth", "normal")
+    videos, classes = O.names(2, 2)
+    c2 = cas.copy()
+    c2[0, 2, 0] = np.inf
+    with pytest.raises(ValueError, match="cas contains NaN or inf"):
+        localize_hamnet(c2, att, lengths, videos=videos, classes=classes, seconds_per_snippet=0.64)
+
+
+@pytest.mark.parametrize("thresholds", [(-1.0, -0.5), (1.0, 2.0), (0.5,), (-1.0, 0.5, 2.0)])
+def test_thresholds_outside_the_signal_range(thresholds):
+    # Documented result: a threshold below every value gives one whole-video run, above every value
+    # gives none (attention lies in [0, 1]).
+    cas, att, lengths = _batch(10, 3, 2, [12, 1, 30], "continuous", "normal")
+    det, rows, *_ = _run(cas, att, lengths, config=HamNetConfig(thresholds=thresholds))
+    O.assert_same_detections(det, rows)
+    if thresholds == (1.0, 2.0):
+        assert len(det) == 0
+    if thresholds == (-1.0, -0.5):
+        assert set(zip(det.video, det.t_start, det.t_end)) <= {
+            (v, 0.0, float(n) * 0.64) for v, n in zip(O.names(3, 2)[0], lengths)}
+
+
 def test_bad_inputs():
     cas, att, lengths = _batch(7, 2, 2, [10, 6], "smooth", "normal")
     videos, classes = O.names(2, 2)

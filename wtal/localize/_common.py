@@ -131,10 +131,10 @@ def valid_mask(lens_dev, T: int):
 
 
 def check_nan(x, lens_dev, name: str, rows: np.ndarray | None = None) -> None:
-    """ValueError naming ``name`` if ``x`` [N, T, ...] has NaN inside the valid prefix of a row
+    """ValueError naming ``name`` if ``x`` [N, T, ...] has NaN or inf inside the valid prefix of a row
     (``rows`` maps local rows to the caller's numbering in the message)."""
     torch = torch_mod()
-    nan = torch.isnan(x)
+    nan = ~torch.isfinite(x)
     if not bool(nan.any()):
         return
     while nan.ndim > 2:
@@ -144,12 +144,12 @@ def check_nan(x, lens_dev, name: str, rows: np.ndarray | None = None) -> None:
         r, t = (int(v) for v in torch.nonzero(bad)[0])
         if rows is not None:
             r = int(rows[r])
-        raise ValueError(f"{name} contains NaN (row {r}, position {t})")
+        raise ValueError(f"{name} contains NaN or inf (row {r}, position {t})")
 
 
 def check_nan_np(x: np.ndarray, lens_host: np.ndarray, name: str, rows: np.ndarray | None = None) -> None:
     """numpy twin of :func:`check_nan`."""
-    nan = np.isnan(x)
+    nan = ~np.isfinite(x)
     if not nan.any():
         return
     while nan.ndim > 2:
@@ -159,7 +159,7 @@ def check_nan_np(x: np.ndarray, lens_host: np.ndarray, name: str, rows: np.ndarr
         r, t = (int(v) for v in np.argwhere(bad)[0])
         if rows is not None:
             r = int(rows[r])
-        raise ValueError(f"{name} contains NaN (row {r}, position {t})")
+        raise ValueError(f"{name} contains NaN or inf (row {r}, position {t})")
 
 
 def buckets(lens_host: np.ndarray, growth: float = 2.0) -> list[tuple[np.ndarray, int]]:

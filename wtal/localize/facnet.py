@@ -269,8 +269,8 @@ def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_sc
     class_mask = class_mask.to(dev)
     for nm_c, nm_v, c, v in streams:
         cm.check_nan(c, lens, nm_c)
-        if bool(torch.isnan(v[:, :C]).any()):
-            raise ValueError(f"{nm_v} contains NaN")
+        if not bool(torch.isfinite(v[:, :C]).all()):
+            raise ValueError(f"{nm_v} contains NaN or inf")
     if B == 0:
         return Detections.empty()
     amb = _ambiguous_arg(ambiguous, vnames, sps_host, dev) if ambiguous is not None else None

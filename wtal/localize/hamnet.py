@@ -100,7 +100,7 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
     ``cas`` [B, T, C+1], ``att64`` [B, T] float64; the top-k mean uses ``k = max(1, len // ratio)``.
-    Computed per length bucket; raises ValueError naming ``cas`` for NaN inside the valid region."""
+    Computed per length bucket; raises ValueError naming ``cas`` for NaN or inf inside the valid region."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
@@ -162,7 +162,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
         :class:`Detections` in seconds, ordered by video, class, then descending score.
 
     Raises:
-        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN in the valid part of
+        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN or inf in the valid part of
             ``cas`` or ``attention`` (the message names the input), bad names or config values.
         TypeError: non-float ``cas``/``attention``, non-integer ``lengths``.
     """
