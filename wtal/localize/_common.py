@@ -240,9 +240,16 @@ def canonical_order(vid, cls, score):
     key = vid * (int(cls.max()) + 1) + cls
     if score.device.type == "cpu" and _NUMPY_ORDER_ON_CPU:
         k, s = key.numpy(), score.numpy()
-        same = k[1:] == k[:-1]
-        if (np.diff(k) >= 0).all() and not (same & (s[1:] > s[:-1])).any():
-            return torch.arange(n)                              # already in order (the usual case)
+        if (k[1:] >= k[:-1]).all():
+            # Keys already grouped (NMS output): only groups with a score increase need sorting.
+            bad = (k[1:] == k[:-1]) & (s[1:] > s[:-1])
+            if not bad.any():
+                return torch.arange(n)
+            bad_keys = np.unique(k[1:][bad])
+            sub = np.flatnonzero(np.isin(k, bad_keys))
+            order = np.arange(n)
+            order[sub] = sub[np.lexsort((-s[sub], k[sub]))]        # stable, within those groups
+            return torch.from_numpy(order)
         return torch.from_numpy(np.lexsort((-s, k)))            # stable
     o = stable_argsort(score, descending=True)
     return o[stable_argsort(key[o])]

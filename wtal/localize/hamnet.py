@@ -96,18 +96,19 @@ class HamNetConfig:
             raise ValueError("config.thresholds must be a non-empty 1-D sequence of numbers (no NaN)")
 
 
-def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
+def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
-    ``cas`` [B, T, C+1], ``att64`` [B, T] float64; the top-k mean uses ``k = max(1, len // ratio)``.
-    Computed per length bucket; raises ValueError naming ``cas`` for NaN or inf inside the valid region."""
+    ``cas`` [B, T, C+1], ``att`` [B, T]; products and means in float64; the top-k mean uses
+    ``k = max(1, len // ratio)``. Computed per length bucket, reading only the valid part of each
+    row; raises ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
     cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
     if cpu:
-        cas_np, att_np = cas.numpy(), att64.numpy()
+        cas_np, att_np = cas.numpy(), att.numpy()
     for idx, Tb in cm.buckets(lens_host, 1.3):
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
@@ -115,11 +116,11 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
         if cpu:
             # numpy's linear-time partition over time, then a sort of the kmax largest only (torch has
             # no partition; its CPU topk is several times slower). The padded tail is -inf.
-            sub = cas_np[idx, :Tb]
+            sub, ab = cas_np[idx, :Tb], att_np[idx, :Tb].astype(np.float64)
+            cm.check_nan_np(ab, lb_host, "attention", rows=idx)
             cm.check_nan_np(sub, lb_host, "cas", rows=idx)
-            valid = np.arange(Tb)[None, :] < lb_host[:, None]
-            prod = np.full(sub.shape, -np.inf)
-            np.multiply(sub, att_np[idx, :Tb, None], out=prod, where=valid[..., None])
+            prod = np.multiply(sub, ab[..., None], dtype=np.float64)
+            prod[np.arange(Tb)[None, :] >= lb_host[:, None]] = -np.inf   # padded (video, time) rows
             prod.partition(Tb - kmax, axis=1)                # in place: no copy
             top = prod[:, Tb - kmax:]
             top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
@@ -128,9 +129,11 @@ def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
             continue
         idx_t = torch.from_numpy(idx).to(dev)
         sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
+        ab = att[:, :Tb].index_select(0, idx_t).to(torch.float64)
         lb = lens.index_select(0, idx_t)
+        cm.check_nan(ab, lb, "attention", rows=idx)
         cm.check_nan(sub, lb, "cas", rows=idx)
-        sub = (sub * att64[:, :Tb].index_select(0, idx_t)[..., None]).transpose(1, 2)
+        sub = (sub * ab[..., None]).transpose(1, 2)
         valid = torch.arange(Tb, device=dev)[None, :] < lb[:, None]
         sub = sub.masked_fill(~valid[:, None, :], float("-inf"))
         top = torch.topk(sub, kmax, dim=-1).values.cumsum(-1)
@@ -189,11 +192,9 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     if B == 0 or T == 0:
         return Detections.empty()
     a = a.contiguous()
-    cm.check_nan(a, lens, "attention")
-    a64 = a.to(torch.float64)
 
     # 1-2: suppressed CAS and video scores, one length bucket at a time (never the padded tail).
-    video_score = hamnet_video_scores(x, a64, lens_host, lens, config.ratio)[:, :C]
+    video_score = hamnet_video_scores(x, a, lens_host, lens, config.ratio)[:, :C]
 
     # 3: (video, class) pairs, row-major.
     pb, pc = torch.nonzero(video_score >= config.class_threshold, as_tuple=True)
@@ -225,7 +226,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
         if local.shape[0] == 0:
             continue
         m = pair_first[idx_t][local] + within_b
-        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
         score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
                               outer_ratio=config.outer_ratio, outer_weight=1.0)
     score = score + config.gamma * video_score[pb, pc][owner]
