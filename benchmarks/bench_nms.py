@@ -13,6 +13,8 @@ Groups (wtal and its baseline side by side in each pytest-benchmark group):
 
 At the end the ratios baseline / wtal (medians) are printed (run with ``-s``) and stored in each wtal
 row's ``extra_info``. Run: ``pytest benchmarks/bench_nms.py -s`` (``WTAL_BENCH_QUICK=1``: small sizes).
+On a shared, loaded machine add ``--benchmark-timer=time.process_time`` for CPU-time ratios (wall-clock
+ratios then depend on how busy the other processes are; CUDA rows need the default wall-clock timer).
 """
 from __future__ import annotations
 

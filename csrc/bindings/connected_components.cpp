@@ -19,8 +19,9 @@ void check_rows(const py::array& row_start, const py::array& row_len, py::ssize_
   const int64_t* l = cdata<int64_t>(row_len);
   for (py::ssize_t n = 0; n < row_len.shape(0); ++n) {
     if (l[n] < 0 || s[n] < 0 || s[n] + l[n] > signal_size) {
-      throw py::value_error("row " + std::to_string(n) + " [" + std::to_string(s[n]) + ", " + std::to_string(s[n] + l[n]) +
-                            ") lies outside signal of size " + std::to_string(signal_size) + " (lengths/offsets)");
+      throw py::value_error("row " + std::to_string(n) + " [" + std::to_string(s[n]) + ", " +
+                            std::to_string(s[n] + l[n]) + ") lies outside signal of size " +
+                            std::to_string(signal_size) + " (lengths/offsets)");
     }
   }
 }

@@ -34,7 +34,9 @@ void bind_oic_scores(py::module_& m) {
         check_array<int64_t>(rows, "rows", 1);
         check_array<int64_t>(starts, "starts", 1);
         check_array<int64_t>(ends, "ends", 1);
-        if (row_start.shape(0) != row_len.shape(0)) throw py::value_error("row_start and lengths must have the same size");
+        if (row_start.shape(0) != row_len.shape(0)) {
+          throw py::value_error("row_start and lengths must have the same size");
+        }
         const py::ssize_t S = rows.shape(0);
         if (starts.shape(0) != S || ends.shape(0) != S) {
           throw py::value_error("rows, starts and ends must have the same size, got " + shape_str(rows) + ", " +

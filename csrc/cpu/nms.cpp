@@ -82,17 +82,26 @@ class Group {
 
   // Soft NMS (ActionFormer softnms_1d_cpu order of operations; HAM-Net soft_nms without min_score):
   // select the argmax of the current scores, decay every remaining candidate, and when min_score is set
-  // discard each candidate as soon as its score is below it. The argmax comes from an indexed max-heap.
+  // discard each candidate as soon as its score is below it. The argmax comes from an indexed max-heap
+  // ordered by each candidate's key (score when last placed). Decays that lower a score leave the key as
+  // an upper bound and are re-placed only if the candidate reaches the top (lazy); decays that raise a
+  // (negative) score are re-placed at once, so the top's key is always >= every current score.
   int64_t soft(int64_t* keep, double* out_scores) {
     heap_.resize(n_);
     where_.resize(n_);
+    key_ = sc_;
     for (int64_t p = 0; p < n_; ++p) heap_[p] = where_[p] = p;
     size_ = n_;
     for (int64_t h = size_ / 2 - 1; h >= 0; --h) sift_down(h);
     int64_t kept = 0;
     while (size_ > 0) {
       if (o_.max_num > 0 && kept >= o_.max_num) break;
-      const int64_t i = heap_[0];
+      int64_t i = heap_[0];
+      while (key_[i] != sc_[i]) {  // stale: refresh and let the true maximum surface
+        key_[i] = sc_[i];
+        sift_down(0);
+        i = heap_[0];
+      }
       if (below_min(o_, sc_[i]) && !(kept == 0 && o_.always_keep_top)) break;
       keep[kept] = idx_[i];
       out_scores[kept] = sc_[i];
@@ -107,9 +116,9 @@ class Group {
         sc_[j] *= nms_weight(o_.method, ov, o_.iou_threshold, o_.suppress_equal, o_.sigma);
         if (below_min(o_, sc_[j])) {
           erase(j);
-        } else {
-          sift_up(where_[j]);  // a negative score grows when decayed
-          sift_down(where_[j]);
+        } else if (sc_[j] > key_[j]) {
+          key_[j] = sc_[j];
+          sift_up(where_[j]);
         }
       }
       if (kept == 1 && o_.has_min_score) {
@@ -136,7 +145,7 @@ class Group {
     *hi = std::upper_bound(st_.begin(), st_.end(), upper) - st_.begin();
   }
 
-  bool above(int64_t a, int64_t b) const { return ranks_before(sc_[a], idx_[a], sc_[b], idx_[b]); }
+  bool above(int64_t a, int64_t b) const { return ranks_before(key_[a], idx_[a], key_[b], idx_[b]); }
 
   void place(int64_t h, int64_t p) {
     heap_[h] = p;
@@ -180,7 +189,7 @@ class Group {
 
   const NmsOptions& o_;
   int64_t n_;
-  std::vector<double> st_, en_, sc_;
+  std::vector<double> st_, en_, sc_, key_;
   std::vector<int64_t> idx_;
   std::vector<char> alive_;
   std::vector<int64_t> heap_, where_;

@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 namespace wtal::cpu {
@@ -53,25 +52,23 @@ inline DD dd_add(DD a, double x) {
   return DD{s, a.lo + err};
 }
 
-// Prefix sums of one row: float32 rows accumulate in double (exact to ~1e-16 * T relative), float64
-// rows in double-double so that sum[a, b) keeps ~1e-16 relative accuracy even for long rows.
+// Prefix sums of one row in double-double: sum[a, b) then has ~1e-16 relative error with respect to
+// the window's own magnitude plus ~1e-32 of the row's, so a small-valued window after large values
+// (softmax tails, long rows, offsets) keeps its accuracy, which a plain float64 prefix sum loses.
 template <typename T>
 struct Prefix {
-  using Acc = std::conditional_t<std::is_same_v<T, float>, double, DD>;
-  std::vector<Acc> p;
+  std::vector<DD> p;
   void build(const T* x, int64_t len) {
     p.resize(static_cast<size_t>(len) + 1);
-    Acc acc{};
+    DD acc{};
     p[0] = acc;
     for (int64_t t = 0; t < len; ++t) {
-      if constexpr (std::is_same_v<Acc, double>) acc += static_cast<double>(x[t]);
-      else acc = dd_add(acc, static_cast<double>(x[t]));
+      acc = dd_add(acc, static_cast<double>(x[t]));
       p[t + 1] = acc;
     }
   }
   double sum(int64_t a, int64_t b) const {  // sum of x[a, b), b >= a
-    if constexpr (std::is_same_v<Acc, double>) return p[b] - p[a];
-    else return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
+    return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
   }
 };
 
@@ -115,7 +112,8 @@ void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, 
       const int64_t L = row_len[r];
       for (int64_t t = 0; t < L; ++t) {
         if (std::isnan(x[t])) {
-          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " + std::to_string(t) + ")");
+          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
+                                      std::to_string(t) + ")");
         }
       }
       P.build(x, L);

@@ -58,7 +58,9 @@ void upsample_linear(const T* x, const int64_t* lengths, int64_t N, int64_t T_in
       const int64_t NL = upsampled_length(L, scale);
       new_lengths[n] = NL;
       int64_t i = 0;
-      if (L == 1) {
+      if (scale == 1) {  // HAM-Net's upgrade_resolution returns its input for scale 1
+        for (; i < L; ++i) yr[i] = static_cast<U>(xr[i]);
+      } else if (L == 1) {
         for (; i < NL; ++i) yr[i] = static_cast<U>(xr[0]);
       } else if (L >= 2) {
         for (; i < NL; ++i) {

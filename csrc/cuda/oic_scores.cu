@@ -1,6 +1,6 @@
-// oic_scores on the GPU: mark the rows that segments use, build those rows' prefix sums with a
-// block-wide CUB scan (float64 for float32 cas, compensated double-double for float64 cas), then one
-// thread per segment evaluates the variant's windows with the same host/device function as the CPU.
+// oic_scores on the GPU: mark the rows that segments use, build those rows' double-double prefix sums
+// (for both dtypes; cpu/oic_scores.h says why) with a block-wide CUB scan, then one thread per segment
+// evaluates the variant's windows with the same host/device function as the CPU.
 #include <cub/cub.cuh>
 
 #include <cstdint>
@@ -28,26 +28,14 @@ __device__ inline DD dd_add(DD a, DD b) {
   return DD{hi, t - (hi - s)};
 }
 
-template <typename T>
-struct AccOf {
-  using type = double;
-};
-template <>
-struct AccOf<double> {
-  using type = DD;
-};
-
-__device__ inline double to_acc(float v, double*) { return static_cast<double>(v); }
-__device__ inline DD to_acc(double v, DD*) { return DD{v, 0.0}; }
-__device__ inline double plus(double a, double b) { return a + b; }
-__device__ inline DD plus(DD a, DD b) { return dd_add(a, b); }
-__host__ __device__ inline double diff(double b, double a) { return b - a; }
-__host__ __device__ inline double diff(DD b, DD a) { return (b.hi - a.hi) + (b.lo - a.lo); }
+__device__ inline DD to_acc(float v) { return DD{static_cast<double>(v), 0.0}; }
+__device__ inline DD to_acc(double v) { return DD{v, 0.0}; }
 
 struct AccPlus {
-  __device__ double operator()(double a, double b) const { return a + b; }
   __device__ DD operator()(const DD& a, const DD& b) const { return dd_add(a, b); }
 };
+
+__host__ __device__ inline double diff(DD b, DD a) { return (b.hi - a.hi) + (b.lo - a.lo); }
 
 __global__ void mark_rows_kernel(const int64_t* rows, int64_t S, int64_t R, unsigned char* used) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < S;
@@ -60,9 +48,8 @@ __global__ void mark_rows_kernel(const int64_t* rows, int64_t S, int64_t R, unsi
 // One block per row (grid-stride): P[r][0] = 0, P[r][t + 1] = sum of cas[r][0..t].
 template <typename T>
 __global__ void prefix_kernel(const T* __restrict__ cas, int64_t R, int64_t W, const int64_t* lengths,
-                              const unsigned char* used, typename AccOf<T>::type* prefix,
-                              unsigned long long* flag) {
-  using Acc = typename AccOf<T>::type;
+                              const unsigned char* used, DD* prefix, unsigned long long* flag) {
+  using Acc = DD;
   using BlockScan = cub::BlockScan<Acc, kBlock>;
   __shared__ typename BlockScan::TempStorage temp;
   for (int64_t r = blockIdx.x; r < R; r += gridDim.x) {
@@ -84,13 +71,13 @@ __global__ void prefix_kernel(const T* __restrict__ cas, int64_t R, int64_t W, c
         v = x[t];
         nan_seen |= (v != v);
       }
-      Acc a = to_acc(v, static_cast<Acc*>(nullptr));
+      Acc a = to_acc(v);
       Acc total;
       BlockScan(temp).InclusiveScan(a, a, AccPlus(), total);
       __syncthreads();  // temp storage is reused by the next tile
-      a = plus(running, a);
+      a = dd_add(running, a);
       if (t < L) P[t + 1] = a;
-      running = plus(running, total);
+      running = dd_add(running, total);
     }
     if (nan_seen) atomicOr(flag, 1ull);
   }
@@ -98,14 +85,14 @@ __global__ void prefix_kernel(const T* __restrict__ cas, int64_t R, int64_t W, c
 
 template <typename T>
 struct RowSum {
-  const typename AccOf<T>::type* P;
+  const DD* P;
   __host__ __device__ double operator()(int64_t a, int64_t b) const { return diff(P[b], P[a]); }
 };
 
 template <typename T>
 __global__ void score_kernel(int64_t R, int64_t W, const int64_t* lengths, const int64_t* rows,
                              const int64_t* starts, const int64_t* ends, int64_t S, int variant, double ratio,
-                             double weight, const typename AccOf<T>::type* prefix, T* out,
+                             double weight, const DD* prefix, T* out,
                              unsigned long long* flag) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < S;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -131,7 +118,7 @@ template <typename T>
 void launch(std::uintptr_t cas, int64_t R, int64_t W, std::uintptr_t row_len, std::uintptr_t rows,
             std::uintptr_t starts, std::uintptr_t ends, int64_t S, int variant, double ratio, double weight,
             std::uintptr_t out, std::uintptr_t temp, std::uintptr_t flag_ptr, cudaStream_t s) {
-  using Acc = typename AccOf<T>::type;
+  using Acc = DD;
   auto* used = reinterpret_cast<unsigned char*>(temp);
   auto* prefix = reinterpret_cast<Acc*>(temp + align_up(static_cast<size_t>(R)));
   auto* flag = reinterpret_cast<unsigned long long*>(flag_ptr);
@@ -156,7 +143,7 @@ void launch(std::uintptr_t cas, int64_t R, int64_t W, std::uintptr_t row_len, st
 }  // namespace
 
 int64_t oic_scores_temp_bytes(bool is_double, int64_t n_rows, int64_t width) {
-  const size_t acc = is_double ? sizeof(DD) : sizeof(double);
+  const size_t acc = sizeof(DD);
   return static_cast<int64_t>(align_up(static_cast<size_t>(n_rows)) +
                               static_cast<size_t>(n_rows) * static_cast<size_t>(width + 1) * acc);
 }

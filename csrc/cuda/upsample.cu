@@ -30,7 +30,9 @@ __global__ void upsample_kernel(const T* __restrict__ x, const int64_t* lengths,
     const T* xr = x + n * Tin;
     U v = U(0);
     if (i < NL) {
-      if (L == 1) {
+      if (scale == 1) {  // identity, as HAM-Net's upgrade_resolution
+        v = static_cast<U>(xr[i]);
+      } else if (L == 1) {
         v = static_cast<U>(xr[0]);
       } else {
         const double xn = static_cast<double>(i) * step;
