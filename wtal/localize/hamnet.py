@@ -107,9 +107,12 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     dev = cas.device
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
     cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
+    groups = cm.buckets(lens_host, 1.3)
     if cpu:
         cas_np, att_np = cas.numpy(), att.numpy()
-    for idx, Tb in cm.buckets(lens_host, 1.3):
+        # one float64 workspace for the largest bucket (fresh pages per bucket cost more than the math)
+        work = np.empty(max(len(idx) * Tb for idx, Tb in groups) * K)
+    for idx, Tb in groups:
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
         kmax = int(kb_host.max())
@@ -119,7 +122,8 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
             sub, ab = cas_np[idx, :Tb], att_np[idx, :Tb].astype(np.float64)
             cm.check_nan_np(ab, lb_host, "attention", rows=idx)
             cm.check_nan_np(sub, lb_host, "cas", rows=idx)
-            prod = np.multiply(sub, ab[..., None], dtype=np.float64)
+            prod = work[:sub.size].reshape(sub.shape)
+            np.multiply(sub, ab[..., None], out=prod)
             prod[np.arange(Tb)[None, :] >= lb_host[:, None]] = -np.inf   # padded (video, time) rows
             prod.partition(Tb - kmax, axis=1)                # in place: no copy
             top = prod[:, Tb - kmax:]
