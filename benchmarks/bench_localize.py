@@ -24,7 +24,6 @@ videos, 300 ActivityNet videos).
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest

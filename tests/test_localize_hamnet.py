@@ -166,7 +166,8 @@ def test_nan_raises_naming_input_but_padding_may_hold_nan():
     c3, a3 = cas.copy(), att.copy()
     c3[1, 6:] = np.nan
     a3[1, 6:] = np.nan
-    O.assert_same_detections(localize_hamnet(c3, a3, lengths, **kw), O.rows_of(localize_hamnet(cas, att, lengths, **kw)))
+    O.assert_same_detections(localize_hamnet(c3, a3, lengths, **kw),
+                             O.rows_of(localize_hamnet(cas, att, lengths, **kw)))
 
 
 def test_inf_raises_naming_input():
