@@ -151,3 +151,10 @@ def test_cuda_matches_cpu(anet):
     assert len(cpu) > 0
     O.assert_same_detections(gpu, O.rows_of(cpu))
     O.assert_canonical_order(gpu, videos, classes)
+
+
+def test_empty_batch():
+    z3, z2, zv = np.zeros((0, 5, 2)), np.zeros((0, 5)), np.zeros((0, 2))
+    det = localize_bm(z3, z2, zv, z3, z2, zv, np.zeros(0, dtype=np.int64), videos=[], classes=["a", "b"],
+                      seconds_per_snippet=0.64)
+    assert len(det) == 0

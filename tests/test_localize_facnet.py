@@ -175,3 +175,9 @@ def test_cuda_matches_cpu():
     assert len(cpu) > 0
     O.assert_same_detections(gpu, O.rows_of(cpu))
     O.assert_canonical_order(gpu, videos, classes)
+
+
+def test_empty_batch():
+    det = localize_facnet(np.zeros((0, 5, 3)), np.zeros((0, 3)), np.zeros((0, 5, 3)), np.zeros((0, 3)),
+                          np.zeros(0, dtype=np.int64), videos=[], classes=["a", "b"], seconds_per_snippet=0.64)
+    assert len(det) == 0
