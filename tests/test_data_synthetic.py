@@ -143,3 +143,45 @@ def test_three_way_split_and_argument_checks():
         make_synthetic("thumos", num_videos=(1, 1), min_duration=50, max_duration=10)
     with pytest.raises(ValueError, match="modality"):
         make_synthetic("thumos", num_videos=(1, 1), feature_dim=8, modality="depth")
+
+
+def test_cache_round_trip(tmp_path):
+    kw = dict(num_videos=(4, 3), max_duration=60.0, feature_dim=32)
+    ref = make_synthetic("thumos", 5, **kw)
+    cached = make_synthetic("thumos", 5, cache_dir=tmp_path, **kw)
+    entries = [p for p in tmp_path.iterdir()]
+    assert len(entries) == 1 and entries[0].name.startswith("synthetic-thumos-")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    again = make_synthetic("thumos", 5, cache_dir=tmp_path, modality="rgb", **kw)  # read back, no rewrite
+    for ds in (cached, again):
+        assert ds.videos == ref.videos and ds.subsets == ref.subsets and ds.classes == ref.classes
+        assert ds.train_subset == "train" and ds.test_subset == "test"
+        np.testing.assert_array_equal(ds.labels, ref.labels)
+        np.testing.assert_array_equal(ds.durations, ref.durations)
+        for k in ref.annotations:
+            np.testing.assert_array_equal(ds.annotations[k], ref.annotations[k])
+    for i in range(len(ref)):
+        np.testing.assert_array_equal(cached.features(i), ref.features(i))
+        np.testing.assert_array_equal(again.features(i), ref.features(i)[:, :16])
+    other = make_synthetic("thumos", 6, cache_dir=tmp_path, **kw)  # other parameters, other folder
+    assert len(list(tmp_path.iterdir())) == 2 and other.videos == ref.videos
+
+
+def test_cache_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    import wtal.data.synthetic_cache as sc
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(sc.np, "save", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        make_synthetic("thumos", 0, num_videos=(2, 1), feature_dim=8, max_duration=30.0, cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, wtal.data; assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
