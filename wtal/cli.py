@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "localize": ("wtal.train.localize_cli", "localize actions with a trained checkpoint -> ActivityNet results JSON"),
     "demo": ("wtal.train.demo", "synthetic end-to-end run: train HAM-Net, localize, evaluate, plot"),
     "plot": ("wtal.viz.cli", "plot attention, CAS, detections and ground truth of videos"),
+    "eval": ("wtal.eval.cli", "detection mAP of an ActivityNet results JSON against ground truth"),
 }
 
 

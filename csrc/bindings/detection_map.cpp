@@ -1,6 +1,100 @@
 #include "bindings.h"
 #include "bindings/common.h"
 
+#include <string>
+
+#include "cpu/detection_map.h"
+
 namespace wtal::bind {
-void bind_detection_map(py::module_& m) {}
+
+namespace {
+
+py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt_label,
+                                  const py::array& gt_start, const py::array& gt_end,
+                                  const py::array& pred_video, const py::array& pred_label,
+                                  const py::array& pred_start, const py::array& pred_end,
+                                  const py::array& pred_score, const py::object& order,
+                                  const py::array& thresholds, int64_t num_classes, int64_t num_videos,
+                                  const std::string& match, bool candidate_ties_later_first,
+                                  const std::string& ap_kind, bool discrete, bool nan_score_first,
+                                  bool score_ties_later_first, int num_threads) {
+  check_array<int64_t>(gt_video, "gt_video", 1);
+  check_array<int64_t>(gt_label, "gt_label", 1);
+  check_array<double>(gt_start, "gt_start", 1);
+  check_array<double>(gt_end, "gt_end", 1);
+  const py::ssize_t G = gt_video.shape(0);
+  check_dim(gt_label, "gt_label", 0, G, "length");
+  check_dim(gt_start, "gt_start", 0, G, "length");
+  check_dim(gt_end, "gt_end", 0, G, "length");
+  check_array<int64_t>(pred_video, "pred_video", 1);
+  check_array<int64_t>(pred_label, "pred_label", 1);
+  check_array<double>(pred_start, "pred_start", 1);
+  check_array<double>(pred_end, "pred_end", 1);
+  check_array<double>(pred_score, "pred_score", 1);
+  const py::ssize_t N = pred_video.shape(0);
+  check_dim(pred_label, "pred_label", 0, N, "length");
+  check_dim(pred_start, "pred_start", 0, N, "length");
+  check_dim(pred_end, "pred_end", 0, N, "length");
+  check_dim(pred_score, "pred_score", 0, N, "length");
+  check_array<double>(thresholds, "thresholds", 1);
+  py::array order_arr;
+  const int64_t* order_ptr = nullptr;
+  if (!order.is_none()) {
+    order_arr = py::reinterpret_borrow<py::array>(order);
+    check_array<int64_t>(order_arr, "order", 1);
+    check_dim(order_arr, "order", 0, N, "length");
+    order_ptr = cdata<int64_t>(order_arr);
+  }
+  cpu::DetectionMapOptions opt;
+  if (match == "best") opt.match = cpu::MatchRule::kBestIoU;
+  else if (match == "first") opt.match = cpu::MatchRule::kFirstFit;
+  else throw py::value_error("match must be 'best' or 'first', got '" + match + "'");
+  if (ap_kind == "interpolated") opt.ap = cpu::APKind::kInterpolated;
+  else if (ap_kind == "noninterpolated") opt.ap = cpu::APKind::kNonInterpolated;
+  else throw py::value_error("ap must be 'interpolated' or 'noninterpolated', got '" + ap_kind + "'");
+  opt.candidate_ties_later_first = candidate_ties_later_first;
+  opt.discrete = discrete;
+  opt.nan_score_first = nan_score_first;
+  opt.score_ties_later_first = score_ties_later_first;
+  opt.num_threads = num_threads;
+  if (num_classes < 0) throw py::value_error("num_classes must be >= 0");
+  if (num_videos < 0) throw py::value_error("num_videos must be >= 0");
+
+  const py::ssize_t T = thresholds.shape(0);
+  py::array_t<double> ap({T, static_cast<py::ssize_t>(num_classes)});
+  double* out = ap.mutable_data();
+  {
+    py::gil_scoped_release release;
+    try {
+      cpu::detection_map(G, cdata<int64_t>(gt_video), cdata<int64_t>(gt_label), cdata<double>(gt_start),
+                         cdata<double>(gt_end), N, cdata<int64_t>(pred_video), cdata<int64_t>(pred_label),
+                         cdata<double>(pred_start), cdata<double>(pred_end), cdata<double>(pred_score),
+                         order_ptr, T, cdata<double>(thresholds), num_classes, num_videos, opt, out);
+    } catch (const std::invalid_argument& e) {
+      py::gil_scoped_acquire acquire;
+      throw py::value_error(e.what());
+    }
+  }
+  return ap;
+}
+
+}  // namespace
+
+void bind_detection_map(py::module_& m) {
+  m.def("detection_map", &detection_map, py::arg("gt_video"), py::arg("gt_label"), py::arg("gt_start"),
+        py::arg("gt_end"), py::arg("pred_video"), py::arg("pred_label"), py::arg("pred_start"),
+        py::arg("pred_end"), py::arg("pred_score"), py::arg("order"), py::arg("thresholds"),
+        py::arg("num_classes"), py::arg("num_videos"), py::arg("match") = "best",
+        py::arg("candidate_ties_later_first") = true, py::arg("ap") = "interpolated",
+        py::arg("discrete") = false, py::arg("nan_score_first") = true,
+        py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0,
+        "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
+        "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
+        "permutation giving the per-class ranking.");
+  m.def("pairwise_sum", [](const py::array& a) {
+    check_array<double>(a, "a", 1);
+    return cpu::pairwise_sum(cdata<double>(a), a.shape(0));
+  }, py::arg("a"), "numpy's pairwise summation (np.sum) of a 1-D float64 array; exposed for tests.");
+}
+
 }  // namespace wtal::bind

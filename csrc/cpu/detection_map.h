@@ -1,0 +1,59 @@
+// Detection mAP (ActivityNet protocol and the W-TALC/FAC-Net variants) on encoded columnar input.
+// Semantics: shared/research/evaluation.md §2 and §6; this is the kernel behind wtal.eval.evaluate_detection.
+#pragma once
+
+#include <cstdint>
+
+namespace wtal::cpu {
+
+enum class MatchRule : int {
+  kBestIoU = 0,   // highest-tIoU free GT of the same (class, video), falling back to the next best (official)
+  kFirstFit = 1,  // first free GT in class-GT order with tIoU >= thr (W-TALC detectionMAP.py)
+};
+
+enum class APKind : int {
+  kInterpolated = 0,     // VOC all-point: sum over recall steps of the monotone precision envelope
+  kNonInterpolated = 1,  // sum of precision at each TP rank / npos (W-TALC)
+};
+
+struct DetectionMapOptions {
+  MatchRule match = MatchRule::kBestIoU;
+  // Best-IoU rule only: among GT with equal tIoU, true = the later GT row is tried first (the reversed
+  // numpy argsort of the official code), false = the earlier row (FAC-Net's strict `>` scan).
+  bool candidate_ties_later_first = true;
+  APKind ap = APKind::kInterpolated;
+  // false: continuous tIoU with NaN-propagating min/max (official; 0/0 = NaN counts as a match).
+  // true: segments are integer snippet ranges [s, e) stored as doubles; |A∩B| / |A∪B| of the sets,
+  //       empty ranges have size 0 and an empty union gives tIoU 0.
+  bool discrete = false;
+  // Ranking used when no explicit order is given: descending score, NaN scores first or last,
+  // equal scores by descending (later row first) or ascending input position.
+  bool nan_score_first = true;
+  bool score_ties_later_first = true;
+  int num_threads = 0;  // 0 = std::thread::hardware_concurrency()
+};
+
+// Average precision of every (threshold, class).
+//
+// gt_*:   [num_gt] rows; gt_video in [0, num_videos), gt_label in [0, num_classes). Class-GT order
+//         (the tie order of candidate GT and the list order of first-fit) is the row order.
+// pred_*: [num_pred] rows; pred_video in [-1, num_videos) (-1: a video without GT, always an FP),
+//         pred_label in [-1, num_classes) (-1: row ignored).
+// order:  nullptr, or a permutation of [0, num_pred): the predictions of each class are ranked in the
+//         order in which they appear in `order` (lets callers reproduce numpy's own argsort bit for bit).
+// thresholds: [num_thresholds], compared as given (`tiou >= thr` for first-fit; `!(tiou < thr)` for
+//         best-IoU, so a NaN tIoU passes as in the official code).
+// ap:     output [num_thresholds, num_classes] row-major; a class without predictions gets 0.
+// Sums use numpy's pairwise summation so the APs equal numpy's `np.sum` bit for bit.
+// Throws std::invalid_argument for ids out of range or an invalid order.
+void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_label,
+                   const double* gt_start, const double* gt_end, int64_t num_pred,
+                   const int64_t* pred_video, const int64_t* pred_label, const double* pred_start,
+                   const double* pred_end, const double* pred_score, const int64_t* order,
+                   int64_t num_thresholds, const double* thresholds, int64_t num_classes,
+                   int64_t num_videos, const DetectionMapOptions& options, double* ap);
+
+// numpy's pairwise summation of a contiguous float64 array (the algorithm of `np.sum`).
+double pairwise_sum(const double* a, int64_t n);
+
+}  // namespace wtal::cpu
