@@ -386,7 +386,8 @@ class Trainer:
             return None
         videos = {self.dataset.videos[i] for i in indices}
         gt = filter_columns(self.dataset.ground_truth(subset), videos)
-        return evaluate(gt, det, self.cfg)
+        # a validation split may lack some classes: predictions of those are ignored, not an error
+        return evaluate(gt, det, self.cfg, unknown_labels="ignore")
 
     def test(self) -> tuple[Any, Any]:
         """Localize + evaluate ``data.test_subset`` with the current weights; writes predictions and
@@ -476,11 +477,13 @@ def localize_profile(cfg: Config):
     return klass(**cfg.localize)
 
 
-def evaluate(gt_columns: dict, detections, cfg: Config):
+def evaluate(gt_columns: dict, detections, cfg: Config, unknown_labels: str | None = None):
+    """``wtal.eval.evaluate_detection`` of ``detections`` with the run's tIoU thresholds and preset."""
     from wtal.eval import evaluate_detection
 
+    kw = {} if unknown_labels is None else {"unknown_labels": unknown_labels}
     return evaluate_detection(gt_columns, detections.to_columns(), tiou_thresholds=list(cfg.eval.tiou),
-                              preset=cfg.eval.preset)
+                              preset=cfg.eval.preset, **kw)
 
 
 def write_metrics(path: str, result, extra: dict | None = None) -> None:
