@@ -14,3 +14,29 @@ int device_count();
 void synchronize(int device);
 
 }  // namespace wtal::cuda
+
+// ---- topk_pool / hybrid_attention_pool (csrc/cuda/topk_pool.cu, hybrid_attention_pool.cu) ----
+// dtype codes: 0 float32, 1 float64, 2 float16, 3 bfloat16. Values are compared and accumulated in
+// float32 for 16-bit inputs (cut_val and thr are then float32), in the input type otherwise.
+// lengths: device int64 [B] or 0 (all T). Semantics: csrc/cpu/topk_pool.h, hybrid_attention_pool.h.
+namespace wtal::cuda {
+
+void topk_pool_forward(int dtype, std::uintptr_t x, int64_t B, int64_t T, int64_t C, std::uintptr_t lengths,
+                       int64_t k, int64_t ratio, std::uintptr_t out, std::uintptr_t cut_val,
+                       std::uintptr_t cut_idx, std::uintptr_t stream, int device);
+void topk_pool_backward(int dtype, std::uintptr_t grad, std::uintptr_t x, int64_t B, int64_t T, int64_t C,
+                        std::uintptr_t lengths, int64_t k, int64_t ratio, std::uintptr_t cut_val,
+                        std::uintptr_t cut_idx, std::uintptr_t grad_x, std::uintptr_t stream, int device);
+// scratch: device buffer of B*T elements of the compute type (per-snippet class minimum).
+void hybrid_attention_pool_forward(int dtype, std::uintptr_t cas, std::uintptr_t attention, int64_t B, int64_t T,
+                                   int64_t C1, std::uintptr_t lengths, double gamma, int64_t ratio,
+                                   bool include_min, int threshold_mode, std::uintptr_t pooled, std::uintptr_t thr,
+                                   std::uintptr_t cut_val, std::uintptr_t cut_idx, std::uintptr_t scratch,
+                                   std::uintptr_t stream, int device);
+void hybrid_attention_pool_backward(int dtype, std::uintptr_t grad, std::uintptr_t cas, std::uintptr_t attention,
+                                    int64_t B, int64_t T, int64_t C1, std::uintptr_t lengths, int64_t ratio,
+                                    bool include_min, std::uintptr_t thr, std::uintptr_t cut_val,
+                                    std::uintptr_t cut_idx, std::uintptr_t grad_cas,
+                                    std::uintptr_t grad_attention, std::uintptr_t stream, int device);
+
+}  // namespace wtal::cuda

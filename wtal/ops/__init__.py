@@ -6,5 +6,7 @@ kind it was given. Arguments are validated here and errors name the argument.
 from __future__ import annotations
 
 from wtal.ops._device import cuda_available
+from wtal.ops.hybrid_attention_pool import hybrid_attention_pool
+from wtal.ops.topk_pool import topk_pool
 
-__all__ = ["cuda_available"]
+__all__ = ["cuda_available", "hybrid_attention_pool", "topk_pool"]
