@@ -32,16 +32,20 @@ def topkloss(element_logits, labels, is_back=True, rat=8):
     return (-(labels_with_back * F.log_softmax(instance_logits, dim=-1)).sum(dim=-1)).mean()
 
 
-def adl(attention, drop_thres):  # attention [B, T, 1], adl_include_min='true'
-    max_val = attention.max(dim=1, keepdim=True)[0]
-    min_val = attention.min(dim=1, keepdim=True)[0]
-    thr_val = min_val + (max_val - min_val) * drop_thres
-    drop_mask = (attention < thr_val).float()
-    return attention * drop_mask
+def adl(x_atn, drop_thres, include_min=False):  # ADL.forward in training mode; x_atn [B, 1, T]
+    if include_min:
+        atn_max = x_atn.max(dim=-1, keepdim=True)[0]
+        atn_min = x_atn.min(dim=-1, keepdim=True)[0]
+        _thres = (atn_max - atn_min) * drop_thres + atn_min
+    else:
+        _thres = x_atn.max(dim=-1, keepdim=True)[0] * drop_thres
+    return (x_atn < _thres).type_as(x_atn) * x_atn
 
 
-def authors_loss(element_logits, element_atn, labels, *, rat, drop_thres, wt, lm_1, lm_2, alpha, beta):
-    element_atn_drop = adl(element_atn, drop_thres)
+def authors_loss(element_logits, element_atn, labels, *, rat, drop_thres, wt, lm_1, lm_2, alpha, beta,
+                 include_min=False):
+    # _loss_fn calls self.net(features): ADL runs with include_min=False
+    element_atn_drop = adl(element_atn.transpose(-1, -2), drop_thres, include_min).transpose(-1, -2)
     element_logits_supp = _multiply(element_logits, element_atn)
     element_logits_drop = _multiply(element_logits, (element_atn_drop > 0).type_as(element_logits),
                                     include_min=True)
@@ -76,7 +80,8 @@ def _inputs(B=4, T=60, C=5, seed=0, dtype=torch.float64):
 
 def _model(C=5, D=16, **kw):
     torch.manual_seed(0)
-    cfg = HamNetModelConfig(att_hidden=12, pooling="eager", **kw)
+    kw.setdefault("pooling", "eager")
+    cfg = HamNetModelConfig(att_hidden=12, **kw)
     return HAMNet(D, C, cfg).double()
 
 
@@ -153,7 +158,8 @@ def test_activitynet_smoothing_is_avgpool17_count_include_pad():
 @pytest.mark.parametrize("preset,cfg", [("thumos", HamNetModelConfig.thumos14()),
                                         ("anet", HamNetModelConfig.activitynet())])
 @pytest.mark.parametrize("pooling", ["eager", "op"])
-def test_loss_matches_authors_code(preset, cfg, pooling):
+@pytest.mark.parametrize("threshold", ["max", "range"])
+def test_loss_matches_authors_code(preset, cfg, pooling, threshold):
     if pooling == "op" and _ops_pool() is None:
         pytest.skip("wtal.ops.hybrid_attention_pool not in this build yet")
     params = THUMOS if preset == "thumos" else ANET
@@ -161,8 +167,9 @@ def test_loss_matches_authors_code(preset, cfg, pooling):
     cas, att, labels = _inputs(T=T)
     cas.requires_grad_(True)
     att.requires_grad_(True)
-    ref_total, ref_terms = authors_loss(cas, att[..., None], labels, **params)
+    ref_total, ref_terms = authors_loss(cas, att[..., None], labels, **params, include_min=threshold == "range")
     cfg.pooling = pooling
+    cfg.drop_threshold = threshold
     m = HAMNet(8, labels.shape[1], cfg).double()
     got = m.loss({"cas": cas, "attention": att, "lengths": torch.full((cas.shape[0],), T)}, {"labels": labels})
     for k in LOSS_TERMS:
@@ -192,11 +199,12 @@ def test_mil_loss_label_normalisation():
     assert mil_loss(pooled, y, is_back=False).item() == pytest.approx(2 / (2 + 1e-4) * math.log(3))
 
 
-def test_hard_and_semi_soft_masks_relative_threshold_and_class_min():
-    # attention 0.1..0.9; thr = 0.1 + 0.2 * 0.8 = 0.26 -> snippets with a < 0.26 are kept (0.1, 0.2)
+@pytest.mark.parametrize("threshold,gamma", [("range", 0.2), ("max", 0.25)])
+def test_hard_and_semi_soft_masks_threshold_and_class_min(threshold, gamma):
+    # range: thr = 0.1 + 0.2 * 0.8 = 0.26; max: thr = 0.25 * 0.9 = 0.225 -> a < thr keeps 0.1 and 0.2
     att = torch.tensor([[0.1, 0.2, 0.3, 0.9]], dtype=torch.float64)
     cas = torch.tensor([[[1.0, -2.0], [3.0, 0.0], [5.0, 1.0], [7.0, -1.0]]], dtype=torch.float64)
-    base, soft, semi, hard = hybrid_attention_pool_eager(cas, att, gamma=0.2, ratio=1)
+    base, soft, semi, hard = hybrid_attention_pool_eager(cas, att, gamma=gamma, ratio=1, threshold=threshold)
     s_hard = torch.tensor([[1.0, -2.0], [3.0, 0.0], [1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
     torch.testing.assert_close(hard, s_hard.mean(0, keepdim=True))
     m = cas.min(-1, keepdim=True).values[0]
@@ -264,3 +272,24 @@ def test_localization_inputs():
     assert set(li) == {"cas", "attention", "lengths"}
     assert li["cas"].dtype == torch.float32 and li["cas"].shape == (2, 20, 6)
     assert li["lengths"].tolist() == [20, 5]
+
+
+@pytest.mark.parametrize("threshold", ["max", "range"])
+def test_op_pooling_equals_eager_with_lengths(threshold):
+    op = _ops_pool()
+    if op is None:
+        pytest.skip("wtal.ops.hybrid_attention_pool not in this build yet")
+    cas, att, labels = _inputs(B=3, T=70)
+    lengths = torch.tensor([70, 41, 9])
+    for a, b in zip(op(cas, att, gamma=0.2, ratio=10, lengths=lengths, threshold=threshold),
+                    hybrid_attention_pool_eager(cas, att, gamma=0.2, ratio=10, lengths=lengths, threshold=threshold)):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    cas.requires_grad_(True)
+    att.requires_grad_(True)
+    losses = []
+    for pooling in ("op", "eager"):
+        m = _model(pooling=pooling, drop_threshold=threshold)
+        losses.append(m.loss({"cas": cas, "attention": att, "lengths": lengths}, {"labels": labels})["total"])
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-12, atol=1e-12)
+    for ga, gb in zip(torch.autograd.grad(losses[0], (cas, att)), torch.autograd.grad(losses[1], (cas, att))):
+        torch.testing.assert_close(ga, gb, rtol=1e-10, atol=1e-12)

@@ -10,8 +10,14 @@ semi-soft attention (the attention below the threshold only), plus the sparsity 
 Where the paper and the authors' code disagree, wtal follows the **code** (it is what produced the
 published numbers), and says so:
 
-1. Drop threshold: paper ``a_i < gamma`` (absolute); code ``a < min_t a + gamma*(max_t a - min_t a)``,
-   relative to each video's attention range (``adl_include_min='true'``). wtal: code.
+1. Drop threshold: paper ``a_i < gamma`` (absolute). The code's ``ADL`` has two branches:
+   ``thr = gamma * max_t a`` (``include_min=False``) and ``thr = min_t a + gamma*(max_t a - min_t a)``
+   (``include_min=True``). ``options.py`` defaults ``--adl-include-min true``, but only
+   ``LightningSystem.forward`` passes it on; ``_loss_fn`` calls ``self.net(features)`` with the default
+   ``include_min=False`` (asrafulashiq/hamnet 7894e05 ``system/system_th.py``), and ADL is the identity
+   in eval mode, so the released training runs ``thr = gamma * max_t a``. (``research/seed_models.md``
+   §1.1 and DESIGN.md describe the range branch.) wtal: what the code runs, ``drop_threshold="max"``;
+   ``"range"`` is available.
 2. Masked snippets: the paper zeroes them; the code's ``_multiply(x, atn, include_min=True)`` returns
    ``atn*(x - m) + m`` with ``m`` the minimum **over the C+1 classes** of that snippet (not over time), so
    a dropped snippet becomes a flat row equal to its smallest logit. wtal: code (``include_min``).
@@ -146,13 +152,13 @@ class HAMNet(nn.Module):
         lengths = outputs.get("lengths")
         labels = batch["labels"].to(cas.device, cas.dtype)
         if _use_eager(cfg.pooling):
-            pooled = hybrid_attention_pool_eager(cas, att, gamma=cfg.gamma, ratio=cfg.topk_ratio,
-                                                 lengths=lengths, include_min=cfg.include_min)
+            pooled = hybrid_attention_pool_eager(cas, att, gamma=cfg.gamma, ratio=cfg.topk_ratio, lengths=lengths,
+                                                 include_min=cfg.include_min, threshold=cfg.drop_threshold)
         else:
             from wtal.ops import hybrid_attention_pool
 
-            pooled = hybrid_attention_pool(cas, att, gamma=cfg.gamma, ratio=cfg.topk_ratio,
-                                           lengths=lengths, include_min=cfg.include_min)
+            pooled = hybrid_attention_pool(cas, att, gamma=cfg.gamma, ratio=cfg.topk_ratio, lengths=lengths,
+                                           include_min=cfg.include_min, threshold=cfg.drop_threshold)
         base, soft, semi_soft, hard = pooled
         terms = {
             "bcl": mil_loss(base, labels, is_back=True).mean(),
@@ -221,9 +227,10 @@ def _topk_mean(x: torch.Tensor, ratio: int, lengths: torch.Tensor | None) -> tor
     return torch.where(take, vals, torch.zeros_like(vals)).sum(dim=1) / k[:, None].to(x.dtype)
 
 
-def adl_masks(attention: torch.Tensor, gamma: float, lengths: torch.Tensor | None = None):
-    """The authors' ADL (``adl_include_min='true'``): per-video threshold over time
-    ``thr = min a + gamma (max a - min a)``; semi-soft ``a_drop = 1[a < thr] a``; hard ``1[a_drop > 0]``.
+def adl_masks(attention: torch.Tensor, gamma: float, lengths: torch.Tensor | None = None, threshold: str = "max"):
+    """The authors' ADL: per-video threshold over time, ``thr = gamma max a`` (``threshold="max"``, what
+    their training runs) or ``min a + gamma (max a - min a)`` (``"range"``); semi-soft
+    ``a_drop = 1[a < thr] a``; hard ``1[a_drop > 0]``.
 
     Args:
         attention: [B, T]. Positions past ``lengths`` are excluded from min/max and masked out.
@@ -233,21 +240,23 @@ def adl_masks(attention: torch.Tensor, gamma: float, lengths: torch.Tensor | Non
     """
     a = attention
     if lengths is None or bool((lengths == a.shape[1]).all()):
+        valid = None
         amin = a.min(dim=1, keepdim=True).values
         amax = a.max(dim=1, keepdim=True).values
-        keep = a < amin + gamma * (amax - amin)
     else:
         valid = _valid_mask(lengths, a.shape[0], a.shape[1], a.device)
         amin = a.masked_fill(~valid, float("inf")).min(dim=1, keepdim=True).values
         amax = a.masked_fill(~valid, float("-inf")).max(dim=1, keepdim=True).values
-        keep = (a < amin + gamma * (amax - amin)) & valid
+    thr = (amax - amin) * gamma + amin if threshold == "range" else amax * gamma
+    keep = a < thr if valid is None else (a < thr) & valid
     semi = keep.to(a.dtype) * a
     hard = (semi > 0).to(a.dtype)
     return semi, hard
 
 
 def hybrid_attention_pool_eager(cas: torch.Tensor, attention: torch.Tensor, *, gamma: float, ratio: int,
-                                lengths: torch.Tensor | None = None, include_min: bool = True):
+                                lengths: torch.Tensor | None = None, include_min: bool = True,
+                                threshold: str = "max"):
     """Eager PyTorch version of ``wtal.ops.hybrid_attention_pool``, written the authors' way
     (materialise ``s_supp``, ``s_drop``, ``s_drop_supp``, then four ``torch.topk`` calls).
 
@@ -259,7 +268,7 @@ def hybrid_attention_pool_eager(cas: torch.Tensor, attention: torch.Tensor, *, g
         ``a_drop (s - m) + m`` and ``1[a_drop > 0] (s - m) + m`` with ``m`` the per-snippet minimum over
         classes (0 if not ``include_min``).
     """
-    semi, hard = adl_masks(attention, gamma, lengths)
+    semi, hard = adl_masks(attention, gamma, lengths, threshold)
     m = cas.min(dim=-1, keepdim=True).values if include_min else 0.0
     s_supp = attention[..., None] * cas
     s_drop = hard[..., None] * (cas - m) + m
@@ -280,8 +289,9 @@ def _attention_terms(cas: torch.Tensor, att: torch.Tensor, lengths: torch.Tensor
 def hamnet_losses_eager(cas: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor,
                         config: HamNetModelConfig) -> dict[str, torch.Tensor]:
     """All six unweighted terms the authors' way (full-length batch), for the benchmark baseline."""
-    base, soft, semi, hard = hybrid_attention_pool_eager(cas, attention, gamma=config.gamma,
-                                                         ratio=config.topk_ratio, include_min=config.include_min)
+    base, soft, semi, hard = hybrid_attention_pool_eager(cas, attention, gamma=config.gamma, ratio=config.topk_ratio,
+                                                         include_min=config.include_min,
+                                                         threshold=config.drop_threshold)
     out = {"bcl": mil_loss(base, labels, is_back=True).mean(), "hal": mil_loss(hard, labels, is_back=True).mean(),
            "sal": mil_loss(soft, labels, is_back=False).mean(),
            "ssal": mil_loss(semi, labels, is_back=False).mean()}

@@ -31,7 +31,10 @@ class HamNetModelConfig:
     smooth_kernel: int = 0         # ANet AvgPool1d kernel after both heads; 0 = off (ANet: 17)
     # MIL pooling
     topk_ratio: int = 10           # `rat`: k = max(1, T // rat) (ANet: 20)
-    gamma: float = 0.2             # `drop_thres`: relative threshold min + gamma*(max-min)
+    gamma: float = 0.2             # `drop_thres`
+    drop_threshold: str = "max"    # "max": thr = gamma * max_t a (what the released training runs:
+                                   # `_loss_fn` calls `self.net(features)` with include_min=False);
+                                   # "range": thr = min + gamma * (max - min) (adl_include_min='true')
     include_min: bool = True       # `adl_include_min`: masked snippets take the snippet's min logit
     pooling: str = "op"            # "op": wtal.ops.hybrid_attention_pool; "eager": authors' code;
                                    # "auto": the op when this build has it, else eager
@@ -55,6 +58,8 @@ class HamNetModelConfig:
         return {t: (float(getattr(self, f"w_{t}")) if getattr(self, f"use_{t}") else 0.0) for t in LOSS_TERMS}
 
     def validate(self) -> None:
+        if self.drop_threshold not in ("max", "range"):
+            raise ValueError(f"model.hamnet.drop_threshold must be 'max' or 'range', got {self.drop_threshold!r}")
         if self.pooling not in ("op", "eager", "auto"):
             raise ValueError(f"model.hamnet.pooling must be 'op', 'eager' or 'auto', got {self.pooling!r}")
         if not 0.0 <= self.dropout < 1.0:
