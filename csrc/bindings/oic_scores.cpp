@@ -1,6 +1,90 @@
+// Binding of oic_scores: CPU kernel on numpy arrays, CUDA launcher on device pointers.
 #include "bindings.h"
 #include "bindings/common.h"
+#include "cpu/oic_scores.h"
+#include "cuda/cuda_api.h"
 
 namespace wtal::bind {
-void bind_oic_scores(py::module_& m) {}
+namespace {
+
+template <typename T>
+py::array oic_cpu(const py::array& cas, const py::array& row_start, const py::array& row_len, const py::array& rows,
+                  const py::array& starts, const py::array& ends, const cpu::OicParams& prm) {
+  const int64_t R = row_len.shape(0), S = rows.shape(0);
+  py::array_t<T> out(S);
+  const T* x = cdata<T>(cas);
+  const int64_t *rs = cdata<int64_t>(row_start), *rl = cdata<int64_t>(row_len);
+  const int64_t *ro = cdata<int64_t>(rows), *st = cdata<int64_t>(starts), *en = cdata<int64_t>(ends);
+  T* o = out.mutable_data();
+  py::gil_scoped_release nogil;
+  cpu::oic_scores<T>(x, rs, rl, R, ro, st, en, S, prm, o);
+  return std::move(out);
+}
+
+}  // namespace
+
+void bind_oic_scores(py::module_& m) {
+  m.def(
+      "oic_scores",
+      [](const py::array& cas, const py::array& row_start, const py::array& row_len, const py::array& rows,
+         const py::array& starts, const py::array& ends, int variant, double outer_ratio, double outer_weight,
+         int num_threads) {
+        check_array<int64_t>(row_start, "row_start", 1);
+        check_array<int64_t>(row_len, "lengths", 1);
+        check_array<int64_t>(rows, "rows", 1);
+        check_array<int64_t>(starts, "starts", 1);
+        check_array<int64_t>(ends, "ends", 1);
+        if (row_start.shape(0) != row_len.shape(0)) throw py::value_error("row_start and lengths must have the same size");
+        const py::ssize_t S = rows.shape(0);
+        if (starts.shape(0) != S || ends.shape(0) != S) {
+          throw py::value_error("rows, starts and ends must have the same size, got " + shape_str(rows) + ", " +
+                                shape_str(starts) + ", " + shape_str(ends));
+        }
+        const int64_t *rs = cdata<int64_t>(row_start), *rl = cdata<int64_t>(row_len);
+        for (py::ssize_t r = 0; r < row_len.shape(0); ++r) {
+          if (rl[r] < 0 || rs[r] < 0 || rs[r] + rl[r] > cas.size()) {
+            throw py::value_error("row " + std::to_string(r) + " lies outside cas (lengths)");
+          }
+        }
+        if (variant < 0 || variant > 2) throw py::value_error("variant must be 0 (hamnet), 1 (facnet) or 2 (bm)");
+        if (!(outer_ratio >= 0.0)) throw py::value_error("outer_ratio must be >= 0");
+        cpu::OicParams prm;
+        prm.variant = static_cast<cpu::OicVariant>(variant);
+        prm.outer_ratio = outer_ratio;
+        prm.outer_weight = outer_weight;
+        prm.num_threads = num_threads;
+        if (py::dtype::of<float>().is(cas.dtype())) {
+          check_array<float>(cas, "cas", 1);
+          return oic_cpu<float>(cas, row_start, row_len, rows, starts, ends, prm);
+        }
+        check_array<double>(cas, "cas", 1);
+        return oic_cpu<double>(cas, row_start, row_len, rows, starts, ends, prm);
+      },
+      py::arg("cas"), py::arg("row_start"), py::arg("lengths"), py::arg("rows"), py::arg("starts"), py::arg("ends"),
+      py::arg("variant"), py::arg("outer_ratio"), py::arg("outer_weight"), py::arg("num_threads") = 0,
+      "Outer-inner contrast score per segment; cas is flat, row r is cas[row_start[r] : row_start[r] + lengths[r]].");
+
+#if defined(WTAL_WITH_CUDA) && defined(WTAL_PROPOSALS_CUDA_READY)  // TEMP until the kernels land
+  m.def("oic_scores_cuda_temp_bytes", &cuda::oic_scores_temp_bytes, py::arg("is_double"), py::arg("n_rows"),
+        py::arg("width"));
+  m.def(
+      "oic_scores_cuda",
+      [](bool is_double, std::uintptr_t cas, int64_t n_rows, int64_t width, std::uintptr_t row_len, std::uintptr_t rows,
+         std::uintptr_t starts, std::uintptr_t ends, int64_t n_segments, int variant, double outer_ratio,
+         double outer_weight, std::uintptr_t out, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t flag,
+         std::uintptr_t stream, int device) {
+        py::gil_scoped_release nogil;
+        cuda::oic_scores(is_double, cas, n_rows, width, row_len, rows, starts, ends, n_segments, variant, outer_ratio,
+                         outer_weight, out, temp, temp_bytes, flag, stream, device);
+      },
+      py::arg("is_double"), py::arg("cas"), py::arg("n_rows"), py::arg("width"), py::arg("lengths"), py::arg("rows"),
+      py::arg("starts"), py::arg("ends"), py::arg("n_segments"), py::arg("variant"), py::arg("outer_ratio"),
+      py::arg("outer_weight"), py::arg("out"), py::arg("temp"), py::arg("temp_bytes"), py::arg("flag"),
+      py::arg("stream"), py::arg("device"));
+#else
+  m.def("oic_scores_cuda_temp_bytes", [](py::args) -> int64_t { throw_no_cuda("oic_scores"); });
+  m.def("oic_scores_cuda", [](py::args, py::kwargs) { throw_no_cuda("oic_scores"); });
+#endif
+}
+
 }  // namespace wtal::bind

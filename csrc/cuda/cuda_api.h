@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <string>
 
+namespace wtal::cpu {
+struct NmsOptions;
+}  // namespace wtal::cpu
+
 namespace wtal::cuda {
 
 // "ok" when a device is usable, else the CUDA runtime's reason (e.g. no driver).
@@ -12,6 +16,16 @@ std::string status();
 int device_count();
 // Blocks until the device is idle (used only by tests and benchmarks).
 void synchronize(int device);
+
+// ---- nms (cuda/nms.cu) ----
+// Batched greedy NMS, one block per group. `order` [n] sorts the candidates by (group asc, score desc,
+// index asc); `groups` [n] are the group ids in that order (nullptr: one group). segments/scores are
+// float32 or float64 (is_double) in input order. Caller-owned scratch: `scratch` 3n float64, `alive` n
+// bytes; outputs (n each): keep, kept_scores, valid (must be zeroed): sorted position first + r holds the
+// group's r-th selection and valid = 1. Asynchronous on `stream`.
+void nms(const void* segments, const void* scores, bool is_double, const int64_t* order, const int64_t* groups,
+         int64_t n, const wtal::cpu::NmsOptions& options, double* scratch, uint8_t* alive, int64_t* keep,
+         double* kept_scores, uint8_t* valid, std::uintptr_t stream, int device);
 
 }  // namespace wtal::cuda
 

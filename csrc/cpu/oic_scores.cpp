@@ -1,0 +1,183 @@
+#include "cpu/oic_scores.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace wtal::cpu {
+namespace {
+
+template <class F>
+void run_parallel(int64_t n, int64_t total_work, int requested, F&& body) {
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  int threads = requested > 0 ? requested : std::max(1, hw);
+  const int64_t min_work_per_thread = 1 << 16;
+  threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(threads), n,
+                                                std::max<int64_t>(1, total_work / min_work_per_thread)}));
+  if (threads <= 1) {
+    body(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(threads);
+  const int64_t chunk = (n + threads - 1) / threads;
+  for (int i = 0; i < threads; ++i) {
+    const int64_t b = i * chunk, e = std::min(n, b + chunk);
+    if (b >= e) break;
+    pool.emplace_back([&, i, b, e] {
+      try {
+        body(b, e);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    });
+  }
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// Unevaluated-sum pair hi + lo (Knuth's TwoSum keeps the rounding error of every addition).
+struct DD {
+  double hi = 0.0, lo = 0.0;
+};
+
+inline DD dd_add(DD a, double x) {
+  const double s = a.hi + x;
+  const double bp = s - a.hi;
+  const double err = (a.hi - (s - bp)) + (x - bp);
+  return DD{s, a.lo + err};
+}
+
+// Prefix sums of one row: float32 rows accumulate in double (exact to ~1e-16 * T relative), float64
+// rows in double-double so that sum[a, b) keeps ~1e-16 relative accuracy even for long rows.
+template <typename T>
+struct Prefix {
+  using Acc = std::conditional_t<std::is_same_v<T, float>, double, DD>;
+  std::vector<Acc> p;
+  void build(const T* x, int64_t len) {
+    p.resize(static_cast<size_t>(len) + 1);
+    Acc acc{};
+    p[0] = acc;
+    for (int64_t t = 0; t < len; ++t) {
+      if constexpr (std::is_same_v<Acc, double>) acc += static_cast<double>(x[t]);
+      else acc = dd_add(acc, static_cast<double>(x[t]));
+      p[t + 1] = acc;
+    }
+  }
+  double sum(int64_t a, int64_t b) const {  // sum of x[a, b), b >= a
+    if constexpr (std::is_same_v<Acc, double>) return p[b] - p[a];
+    else return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
+  }
+};
+
+inline int64_t py_int(double v) { return static_cast<int64_t>(v); }  // truncation toward zero, as int()
+
+template <typename T>
+double score_one(const Prefix<T>& P, int64_t L, int64_t s, int64_t e, const OicParams& prm) {
+  const int64_t n = e - s;
+  const double r = prm.outer_ratio, w = prm.outer_weight;
+  switch (prm.variant) {
+    case OicVariant::hamnet: {
+      const double inner = P.sum(s, e) / static_cast<double>(n);
+      const int64_t os = std::max<int64_t>(0, py_int(static_cast<double>(s) - r * static_cast<double>(n)));
+      const int64_t oe = std::min<int64_t>(L - 1, py_int(static_cast<double>(e - 1) + r * static_cast<double>(n))) + 1;
+      const int64_t nl = std::max<int64_t>(0, s - os), nr = std::max<int64_t>(0, oe - e);
+      double outer = 0.0;
+      if (nl + nr > 0) {
+        outer = ((nl ? P.sum(os, s) : 0.0) + (nr ? P.sum(e, oe) : 0.0)) / static_cast<double>(nl + nr);
+      }
+      return inner - w * outer;
+    }
+    case OicVariant::facnet: {
+      const int64_t ie = std::min(e + 1, L);
+      const double inner = P.sum(s, ie) / static_cast<double>(ie - s);
+      const int64_t os = std::max<int64_t>(0, py_int(static_cast<double>(s) - r * static_cast<double>(n)));
+      const int64_t oe = std::min<int64_t>(L - 1, py_int((static_cast<double>(e) + r * static_cast<double>(n)) + 1.0));
+      const int64_t nl = std::max<int64_t>(0, s - os), nr = std::max<int64_t>(0, oe - (e + 1));
+      double outer = 0.0;
+      if (nl + nr > 0) {
+        outer = ((nl ? P.sum(os, s) : 0.0) + (nr ? P.sum(e + 1, oe) : 0.0)) / static_cast<double>(nl + nr);
+      }
+      return inner - w * outer;
+    }
+    case OicVariant::bm:
+    default: {
+      const double inner = P.sum(s, e) / static_cast<double>(n);
+      const int64_t k = py_int(r * static_cast<double>(n)) + 1;
+      double left = 0.0, right = 0.0;
+      if (s > 0) {
+        const int64_t a = std::max<int64_t>(0, s - k);
+        left = P.sum(a, s) / static_cast<double>(s - a);
+      }
+      if (e < L) {
+        const int64_t b = std::min<int64_t>(L, e + k);
+        right = P.sum(e, b) / static_cast<double>(b - e);
+      }
+      return inner - w * (left + right);
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, int64_t n_rows,
+                const int64_t* rows, const int64_t* starts, const int64_t* ends, int64_t n_segments,
+                const OicParams& params, T* out) {
+  // Group segments by row (counting sort) so each used row's prefix sums are built once, in a
+  // per-thread buffer: memory stays O(threads * T) whatever the number of rows.
+  std::vector<int64_t> first(static_cast<size_t>(n_rows) + 1, 0);
+  for (int64_t i = 0; i < n_segments; ++i) {
+    const int64_t r = rows[i];
+    if (r < 0 || r >= n_rows) {
+      throw std::invalid_argument("rows must index cas (0 <= row < " + std::to_string(n_rows) + "), got " +
+                                  std::to_string(r) + " at segment " + std::to_string(i));
+    }
+    const int64_t L = row_len[r];
+    if (starts[i] < 0 || ends[i] <= starts[i] || ends[i] > L) {
+      throw std::invalid_argument("segment " + std::to_string(i) + " [" + std::to_string(starts[i]) + ", " +
+                                  std::to_string(ends[i]) + ") must satisfy 0 <= start < end <= lengths[row] = " +
+                                  std::to_string(L) + " (starts/ends)");
+    }
+    ++first[r + 1];
+  }
+  for (int64_t r = 0; r < n_rows; ++r) first[r + 1] += first[r];
+  std::vector<int64_t> order(static_cast<size_t>(n_segments));
+  {
+    std::vector<int64_t> cursor(first.begin(), first.end() - 1);
+    for (int64_t i = 0; i < n_segments; ++i) order[cursor[rows[i]]++] = i;
+  }
+  int64_t work = n_segments;
+  for (int64_t r = 0; r < n_rows; ++r)
+    if (first[r + 1] > first[r]) work += row_len[r];
+  run_parallel(n_rows, work, params.num_threads, [&](int64_t b, int64_t e) {
+    Prefix<T> P;
+    for (int64_t r = b; r < e; ++r) {
+      if (first[r + 1] == first[r]) continue;
+      const T* x = cas + row_start[r];
+      const int64_t L = row_len[r];
+      for (int64_t t = 0; t < L; ++t) {
+        if (std::isnan(x[t])) {
+          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " + std::to_string(t) + ")");
+        }
+      }
+      P.build(x, L);
+      for (int64_t j = first[r]; j < first[r + 1]; ++j) {
+        const int64_t i = order[j];
+        out[i] = static_cast<T>(score_one(P, L, starts[i], ends[i], params));
+      }
+    }
+  });
+}
+
+template void oic_scores<float>(const float*, const int64_t*, const int64_t*, int64_t, const int64_t*,
+                                const int64_t*, const int64_t*, int64_t, const OicParams&, float*);
+template void oic_scores<double>(const double*, const int64_t*, const int64_t*, int64_t, const int64_t*,
+                                 const int64_t*, const int64_t*, int64_t, const OicParams&, double*);
+
+}  // namespace wtal::cpu

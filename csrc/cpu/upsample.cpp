@@ -1,0 +1,120 @@
+#include "cpu/upsample.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+namespace wtal::cpu {
+namespace {
+
+template <class F>
+void run_parallel(int64_t n, int64_t total_work, int requested, F&& body) {
+  int hw = static_cast<int>(std::thread::hardware_concurrency());
+  int threads = requested > 0 ? requested : std::max(1, hw);
+  const int64_t min_work_per_thread = 1 << 16;
+  threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(threads), n,
+                                                std::max<int64_t>(1, total_work / min_work_per_thread)}));
+  if (threads <= 1) {
+    body(0, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  const int64_t chunk = (n + threads - 1) / threads;
+  for (int i = 0; i < threads; ++i) {
+    const int64_t b = i * chunk, e = std::min(n, b + chunk);
+    if (b >= e) break;
+    pool.emplace_back([&, b, e] { body(b, e); });
+  }
+  for (auto& t : pool) t.join();
+}
+
+// scipy.ndimage "reflect" (half-sample symmetric, period 2L) for any offset, also beyond 2L.
+inline int64_t reflect(int64_t i, int64_t L) {
+  const int64_t period = 2 * L;
+  i %= period;
+  if (i < 0) i += period;
+  return i < L ? i : period - 1 - i;
+}
+
+}  // namespace
+
+int64_t upsampled_length(int64_t L, int64_t scale) {
+  if (L <= 0) return 0;
+  const double step = 1.0 / static_cast<double>(scale);
+  return static_cast<int64_t>(std::ceil(static_cast<double>(L) / step));
+}
+
+template <typename T, typename U>
+void upsample_linear(const T* x, const int64_t* lengths, int64_t N, int64_t T_in, int64_t scale, U* y,
+                     int64_t W, int64_t* new_lengths, int num_threads) {
+  const double step = 1.0 / static_cast<double>(scale);
+  run_parallel(N, N * W, num_threads, [&](int64_t b, int64_t e) {
+    for (int64_t n = b; n < e; ++n) {
+      const T* xr = x + n * T_in;
+      U* yr = y + n * W;
+      const int64_t L = lengths[n];
+      const int64_t NL = upsampled_length(L, scale);
+      new_lengths[n] = NL;
+      int64_t i = 0;
+      if (L == 1) {
+        for (; i < NL; ++i) yr[i] = static_cast<U>(xr[0]);
+      } else if (L >= 2) {
+        for (; i < NL; ++i) {
+          // interp1d._call_linear: hi = clip(searchsorted(arange(L), xn), 1, L - 1), lo = hi - 1,
+          // y = ((y[hi] - y[lo]) / (hi - lo)) * (xn - lo) + y[lo]; the difference is taken in the
+          // input dtype, everything after in float64.
+          const double xn = static_cast<double>(i) * step;
+          int64_t hi = static_cast<int64_t>(std::ceil(xn));
+          hi = std::min<int64_t>(std::max<int64_t>(hi, 1), L - 1);
+          const int64_t lo = hi - 1;
+          const T diff = static_cast<T>(xr[hi] - xr[lo]);
+          const double slope = static_cast<double>(diff) / 1.0;
+          yr[i] = static_cast<U>(slope * (xn - static_cast<double>(lo)) + static_cast<double>(xr[lo]));
+        }
+      }
+      for (; i < W; ++i) yr[i] = U(0);
+    }
+  });
+}
+
+template <typename T>
+void gaussian_smooth(const T* x, const int64_t* lengths, int64_t N, int64_t T_in, const double* weights,
+                     int64_t radius, T* y, int num_threads) {
+  const double* w = weights + radius;  // w[k] for k in [-radius, radius]
+  run_parallel(N, N * T_in * (radius + 1), num_threads, [&](int64_t b, int64_t e) {
+    std::vector<double> line;
+    for (int64_t n = b; n < e; ++n) {
+      const T* xr = x + n * T_in;
+      T* yr = y + n * T_in;
+      const int64_t L = lengths[n];
+      if (L > 0) {
+        // Extended line in float64, as scipy's NI_LineBuffer holds it.
+        line.resize(static_cast<size_t>(L + 2 * radius));
+        for (int64_t i = -radius; i < L + radius; ++i) line[i + radius] = static_cast<double>(xr[reflect(i, L)]);
+        const double* c = line.data() + radius;
+        for (int64_t i = 0; i < L; ++i) {
+          // NI_Correlate1D's symmetric branch: centre first, then the pairs from the outside in.
+          double acc = c[i] * w[0];
+          for (int64_t k = -radius; k < 0; ++k) acc += (c[i + k] + c[i - k]) * w[k];
+          yr[i] = static_cast<T>(acc);
+        }
+      }
+      for (int64_t i = std::max<int64_t>(L, 0); i < T_in; ++i) yr[i] = xr[i];
+    }
+  });
+}
+
+template void upsample_linear<float, float>(const float*, const int64_t*, int64_t, int64_t, int64_t, float*,
+                                            int64_t, int64_t*, int);
+template void upsample_linear<float, double>(const float*, const int64_t*, int64_t, int64_t, int64_t, double*,
+                                             int64_t, int64_t*, int);
+template void upsample_linear<double, double>(const double*, const int64_t*, int64_t, int64_t, int64_t,
+                                              double*, int64_t, int64_t*, int);
+template void gaussian_smooth<float>(const float*, const int64_t*, int64_t, int64_t, const double*, int64_t,
+                                     float*, int);
+template void gaussian_smooth<double>(const double*, const int64_t*, int64_t, int64_t, const double*, int64_t,
+                                      double*, int);
+
+}  // namespace wtal::cpu

@@ -1,0 +1,240 @@
+"""HAM-Net post-processing profile (asrafulashiq/hamnet ``system/tester.py`` + ``utils/utils.py``).
+
+What the authors' test loop does for one video, and what :func:`localize_hamnet` does for a whole
+padded batch at once (research/seed_models.md §1.4):
+
+1. ``s = cas * attention`` (``cas``: logits of C classes + background, background last; the
+   background column is multiplied too).
+2. Video scores: mean of the ``k = max(1, T // ratio)`` largest values of ``s`` over time, per class,
+   softmax over the C+1 columns, background dropped.
+3. Classes with video score ``>= class_threshold`` (0.2); no argmax fallback: a video without such a
+   class yields nothing.
+4. Thresholded signal: the class-agnostic **attention**, at ``np.linspace(0.1, 0.9, 10)``, strict
+   ``>``; every maximal run is a proposal (no minimum length). The authors' ``if temp_list.any()``
+   test skips a threshold whose only above-threshold position is index 0 (``drop_index0_only``).
+5. Score: outer-inner contrast on ``s[:, c]`` (no softmax), outer windows of 0.25·len on each side
+   (see :func:`wtal.ops.oic_scores`, variant ``hamnet``), plus ``gamma * video_score[c]`` (0.2).
+6. Times: ``start * seconds_per_snippet`` and ``(last + 1) * seconds_per_snippet``.
+7. Per (video, class), over all thresholds: Gaussian soft-NMS (sigma 0.3) with the ``+1`` IoU on
+   seconds; every proposal is kept with its decayed score.
+
+Output order: video (batch order), class index, then descending final score (ties: soft-NMS
+selection order; the selection order itself is not always descending in the final score, because the
+Gaussian decay raises negative scores). Known differences from the repository, all on purpose:
+
+* Ties: when two *different* segments of one (video, class) have exactly the same current score during
+  soft-NMS, wtal selects the one that came first (threshold, then time); the repository's
+  ``np.argmax`` runs over an array it permutes while selecting, so it can pick another one. With
+  real-valued scores this does not happen; the tests exercise both cases.
+* Everything is computed in float64 (the repository uses float32 torch outputs); the tester skips test
+  videos without ground-truth labels, which a post-processing step cannot know about.
+* ``seconds_per_snippet`` may differ per video; ``16 / 25`` reproduces the repository (its
+  ``t_factor = 16 * v_len / (scale * num_segments * 25)`` with ``scale = 1`` and ``v_len =
+  num_segments``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from wtal.localize import _common as cm
+from wtal.localize.detections import Detections
+
+__all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
+
+
+@dataclass(frozen=True)
+class HamNetConfig:
+    """Settings of the HAM-Net profile; defaults are the repository's THUMOS14 test settings.
+
+    Attributes:
+        ratio: top-k pooling ratio of the video score, ``k = max(1, T // ratio)`` (``rat``; 10 on
+            THUMOS14, 20 on ActivityNet: :meth:`activitynet`).
+        class_threshold: keep classes with video score ``>=`` this (``class_thresh``).
+        thresholds: attention thresholds (``act_thresh = np.linspace(0.1, 0.9, 10)``), strict ``>``.
+        gamma: weight of the video score added to each proposal score (``gamma_oic``).
+        outer_ratio: outer-window ratio of the OIC score (``lambda_``).
+        sigma: Gaussian soft-NMS width.
+        drop_index0_only: reproduce ``if temp_list.any()`` (a threshold whose only above-threshold
+            position is index 0 gives no proposal).
+    """
+
+    ratio: int = 10
+    class_threshold: float = 0.2
+    thresholds: tuple[float, ...] = field(
+        default_factory=lambda: tuple(float(x) for x in np.linspace(0.1, 0.9, 10)))
+    gamma: float = 0.2
+    outer_ratio: float = 0.25
+    sigma: float = 0.3
+    drop_index0_only: bool = True
+
+    @classmethod
+    def thumos14(cls) -> "HamNetConfig":
+        return cls()
+
+    @classmethod
+    def activitynet(cls) -> "HamNetConfig":
+        return cls(ratio=20)
+
+    def validate(self) -> None:
+        from wtal.ops._arrays import check_float, check_positive_int
+
+        check_positive_int(self.ratio, "config.ratio")
+        check_float(self.class_threshold, "config.class_threshold")
+        check_float(self.gamma, "config.gamma")
+        check_float(self.outer_ratio, "config.outer_ratio", lo=0.0)
+        if check_float(self.sigma, "config.sigma") <= 0:
+            raise ValueError("config.sigma must be > 0")
+        th = np.asarray(self.thresholds, dtype=np.float64)
+        if th.ndim != 1 or th.size == 0 or np.isnan(th).any():
+            raise ValueError("config.thresholds must be a non-empty 1-D sequence of numbers (no NaN)")
+
+
+def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
+    """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
+
+    ``cas`` [B, T, C+1], ``att64`` [B, T] float64; the top-k mean uses ``k = max(1, len // ratio)``.
+    Computed per length bucket; raises ValueError naming ``cas`` for NaN inside the valid region."""
+    torch = cm.torch_mod()
+    B, T, K = cas.shape
+    dev = cas.device
+    pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
+    cpu = dev.type == "cpu"
+    if cpu:
+        cas_t_np, att_np = cas.numpy().transpose(0, 2, 1), att64.numpy()
+    for idx, Tb in cm.buckets(lens_host):
+        lb_host = lens_host[idx]
+        kb_host = np.maximum(lb_host // ratio, 1)
+        kmax = int(kb_host.max())
+        if cpu:
+            # Time made the contiguous axis in the gather itself, then numpy's linear-time partition
+            # and a sort of the kmax largest only (torch has no partition; its CPU topk is ~5x
+            # slower here).
+            sub = cas_t_np[idx, :, :Tb]                                   # [nb, C+1, Tb]
+            cm.check_nan_np(sub.transpose(0, 2, 1), lb_host, "cas", rows=idx)
+            sub = np.multiply(sub, att_np[idx, None, :Tb], dtype=np.float64)
+            np.copyto(sub, -np.inf, where=np.arange(Tb)[None, None, :] >= lb_host[:, None, None])
+            top = np.partition(sub, Tb - kmax, axis=-1)[..., Tb - kmax:]
+            top = np.cumsum(np.sort(np.negative(top), axis=-1), axis=-1)  # -(descending cumsum)
+            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=-1)[..., 0]
+            pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
+            continue
+        idx_t = torch.from_numpy(idx).to(dev)
+        sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
+        lb = lens.index_select(0, idx_t)
+        cm.check_nan(sub, lb, "cas", rows=idx)
+        sub = (sub * att64[:, :Tb].index_select(0, idx_t)[..., None]).transpose(1, 2)
+        valid = torch.arange(Tb, device=dev)[None, :] < lb[:, None]
+        sub = sub.masked_fill(~valid[:, None, :], float("-inf"))
+        top = torch.topk(sub, kmax, dim=-1).values.cumsum(-1)
+        kb = torch.from_numpy(kb_host).to(dev)
+        total = top.gather(-1, (kb - 1)[:, None, None].expand(-1, K, 1)).squeeze(-1)
+        pooled[idx_t] = total / kb[:, None].to(torch.float64)
+    return torch.softmax(pooled, dim=1)
+
+
+@cm.single_threaded_torch
+def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[str],
+                    classes: Sequence[str], seconds_per_snippet: Any,
+                    config: HamNetConfig = HamNetConfig()) -> Detections:
+    """HAM-Net detections for a padded batch of videos (see the module docstring for the steps).
+
+    Args:
+        cas: ``[B, T, C+1]`` snippet class logits, background last (HAM-Net's ``element_logits``
+            before the attention product), float32/float64, numpy or torch (CPU or CUDA).
+        attention: ``[B, T]`` class-agnostic foreground attention in [0, 1] (``element_atn``), same
+            kind and device as ``cas``.
+        lengths: ``[B]`` valid snippets per video, integers in ``[1, T]``; positions from
+            ``lengths[b]`` on are ignored (padding may hold anything, NaN included).
+        videos: ``B`` video names.
+        classes: ``C`` class names (background excluded).
+        seconds_per_snippet: scalar or ``[B]``; ``16 / 25`` for I3D features at 25 fps.
+        config: :class:`HamNetConfig`.
+
+    Returns:
+        :class:`Detections` in seconds, ordered by video, class, then descending score.
+
+    Raises:
+        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN in the valid part of
+            ``cas`` or ``attention`` (the message names the input), bad names or config values.
+        TypeError: non-float ``cas``/``attention``, non-integer ``lengths``.
+    """
+    from wtal.ops import connected_components, nms, nms_settings, oic_scores
+
+    torch = cm.torch_mod()
+    if not isinstance(config, HamNetConfig):
+        raise TypeError(f"config must be a HamNetConfig, got {type(config).__name__}")
+    config.validate()
+    x = cm.to_tensor(cas, "cas", 3)
+    a = cm.to_tensor(attention, "attention", 2)
+    B, T, K = x.shape
+    if K < 2:
+        raise ValueError(f"cas must have C+1 >= 2 columns (classes + background), got {K}")
+    C = K - 1
+    if tuple(a.shape) != (B, T):
+        raise ValueError(f"attention must have shape [B, T] = [{B}, {T}] to match cas, got {list(a.shape)}")
+    dev = x.device
+    cm.check_same_device(dev, attention=a)
+    lens_host, lens = cm.lengths_arg(lengths, B, T, dev)
+    vnames = cm.names_arg(videos, B, "videos", "one per video")
+    cnames = cm.names_arg(classes, C, "classes", "C = cas.shape[2] - 1")
+    sps = torch.from_numpy(cm.seconds_arg(seconds_per_snippet, B)).to(dev)
+    if B == 0 or T == 0:
+        return Detections.empty()
+    a = a.contiguous()
+    cm.check_nan(a, lens, "attention")
+    a64 = a.to(torch.float64)
+
+    # 1-2: suppressed CAS and video scores, one length bucket at a time (never the padded tail).
+    video_score = hamnet_video_scores(x, a64, lens_host, lens, config.ratio)[:, :C]
+
+    # 3: (video, class) pairs, row-major.
+    pb, pc = torch.nonzero(video_score >= config.class_threshold, as_tuple=True)
+    P = int(pb.shape[0])
+    if P == 0:
+        return Detections.empty()
+
+    # 4: components of the attention, shared by every selected class of a video.
+    seg = connected_components(a, lens, np.asarray(config.thresholds, dtype=np.float64),
+                               drop_index0_only_runs=config.drop_index0_only)
+    seg_row, seg_start, seg_end = seg.row, seg.start, seg.end
+    per_video = torch.bincount(seg_row, minlength=B)
+    first = cm.exclusive_cumsum(per_video)
+    owner, within = cm.expand_ranges(per_video[pb])          # pair-major, then threshold, then time
+    si = first[pb[owner]] + within
+    starts, ends = seg_start[si], seg_end[si]
+    S = int(owner.shape[0])
+    if S == 0:
+        return Detections.empty()
+
+    # 5: OIC on s[:, :, c] of each pair, one length bucket of pairs at a time.
+    score = torch.empty(S, dtype=torch.float64, device=dev)
+    pb_host = pb.cpu().numpy()
+    local = torch.full((P,), -1, dtype=torch.int64, device=dev)
+    for idx, Tb in cm.buckets(lens_host[pb_host]):
+        idx_t = torch.from_numpy(idx).to(dev)
+        bi = pb[idx_t]
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
+        local[idx_t] = torch.arange(idx.shape[0], device=dev)
+        loc = local[owner]
+        m = torch.nonzero(loc >= 0, as_tuple=True)[0]
+        score[m] = oic_scores(rows, lens[bi], loc[m], starts[m], ends[m], variant="hamnet",
+                              outer_ratio=config.outer_ratio, outer_weight=1.0)
+        local[idx_t] = -1
+    score = score + config.gamma * video_score[pb, pc][owner]
+
+    # 6-7: seconds, then one batched soft-NMS over all (video, class) groups.
+    f = sps[pb[owner]]
+    t = torch.stack([starts.to(torch.float64) * f, ends.to(torch.float64) * f], dim=1)
+    groups = pb[owner] * C + pc[owner]
+    settings = nms_settings("hamnet")
+    settings["sigma"] = config.sigma
+    keep, kept = nms(t, score, groups=groups, **settings)
+    g = groups[keep]
+    # Selection order is not always descending in the final score (decay raises negative scores).
+    o = cm.canonical_order(g // C, g % C, kept)
+    g, kt = g[o], keep[o]
+    return cm.to_detections(vnames, cnames, g // C, g % C, t[kt, 0], t[kt, 1], kept[o])
+
