@@ -235,21 +235,32 @@ def test_localize_cli_writes_results_and_evaluates(trained, tmp_path, run_wtal):
     assert p.returncode == 0, p.stderr
 
 
-def test_localize_cli_bad_input(trained, tmp_path, run_wtal):
+def _cli(capsys, *args) -> tuple[int, str]:
+    """``wtal ARGS`` in-process (the bad-input paths; one subprocess run is enough elsewhere)."""
+    from wtal.cli import main
+
+    rc = main([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+def test_localize_cli_bad_input(trained, tmp_path, capsys):
     out = tmp_path / "keep.json"
     out.write_text("previous results")
     bad = tmp_path / "bad.pt"
     bad.write_bytes((trained / "last.pt").read_bytes()[:1000])
-    p = run_wtal("localize", "--checkpoint", bad, "--out", out)
-    assert p.returncode == 2 and "bad.pt: corrupt or unreadable checkpoint" in p.stderr
-    assert len(p.stderr.strip().splitlines()) == 1
-    p = run_wtal("localize", "--checkpoint", trained / "last.pt", "--out", out,
-                 "--set", "data.options.feature_dim=16")
-    assert p.returncode == 2 and "features are 16-d but checkpoint" in p.stderr and "last.pt" in p.stderr
-    p = run_wtal("localize", "--checkpoint", trained / "last.pt", "--out", out, "--subset", "nosuch")
-    assert p.returncode == 2 and "subset 'nosuch' has no videos" in p.stderr
-    p = run_wtal("localize", "--checkpoint", tmp_path / "absent.pt", "--out", out)
-    assert p.returncode == 2 and "absent.pt" in p.stderr
+    rc, err = _cli(capsys, "localize", "--checkpoint", bad, "--out", out)
+    assert rc == 2 and "bad.pt: corrupt or unreadable checkpoint" in err
+    assert len(err.strip().splitlines()) == 1
+    rc, err = _cli(capsys, "localize", "--checkpoint", trained / "last.pt", "--out", out,
+                   "--set", "data.options.feature_dim=16")
+    assert rc == 2 and "features are 16-d but checkpoint" in err and "last.pt" in err
+    rc, err = _cli(capsys, "localize", "--checkpoint", trained / "last.pt", "--out", out, "--subset", "nosuch")
+    assert rc == 2 and "subset 'nosuch' has no videos" in err
+    rc, err = _cli(capsys, "localize", "--checkpoint", tmp_path / "absent.pt", "--out", out)
+    assert rc == 2 and "absent.pt" in err
+    rc, err = _cli(capsys, "localize", "--checkpoint", trained / "last.pt", "--out", out,
+                   "--set", "localize.no_such_field=1")
+    assert rc == 2 and "localize.no_such_field" in err
     assert out.read_text() == "previous results"
 
 

@@ -130,14 +130,11 @@ def filter_columns(columns: dict, videos: set[str]) -> dict:
 
 
 def concat_detections(parts: list):
-    """Concatenate ``wtal.localize.Detections`` (columnar dataclasses) in order."""
+    """Concatenate ``wtal.localize.Detections`` in order (empty when there are none)."""
+    from wtal.localize import Detections
+
     parts = [p for p in parts if p is not None]
-    cls = type(parts[0])
-    out = {}
-    for f in dataclasses.fields(cls):
-        vals = [getattr(p, f.name) for p in parts]
-        out[f.name] = np.concatenate([np.asarray(v) for v in vals]) if isinstance(vals[0], np.ndarray) else vals[0]
-    return cls(**out)
+    return Detections.concat(parts) if parts else Detections.empty()
 
 
 def pad_features(feats: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -446,10 +443,6 @@ def predict_detections(model, dataset, indices: Sequence[int], *, device, cfg: C
                               seconds_per_snippet=float(dataset.seconds_per_snippet), config=profile))
     if was_training:
         model.train()
-    if not parts:
-        return localize(cas=torch.zeros(0, 1, len(dataset.classes) + 1), attention=torch.zeros(0, 1),
-                        lengths=torch.zeros(0, dtype=torch.int64), videos=[], classes=list(dataset.classes),
-                        seconds_per_snippet=float(dataset.seconds_per_snippet), config=profile)
     return concat_detections(parts)
 
 
@@ -474,7 +467,11 @@ def localize_profile(cfg: Config):
     unknown = sorted(set(cfg.localize) - names)
     if unknown:
         raise ValueError(f"unknown config key 'localize.{unknown[0]}' (fields of {cls}: {sorted(names)})")
-    return klass(**cfg.localize)
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.localize.items()}
+    profile = klass(**kw)
+    if hasattr(profile, "validate"):
+        profile.validate()
+    return profile
 
 
 def evaluate(gt_columns: dict, detections, cfg: Config, unknown_labels: str | None = None):
