@@ -15,7 +15,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # a tiny synthetic run: D=32, short clips, narrow heads (seconds on 2 cores)
 TINY = [
-    "data.options={kind: thumos, seed: 0, feature_dim: 32, num_videos: 48}",
+    "data.options={kind: thumos, seed: 0, feature_dim: 32, num_videos: [40, 24], max_duration: 60,"
+    " num_classes: 5}",
     "data.num_segments=48", "data.val_fraction=0.2", "train.batch_size=8", "train.progress=false",
     "model.hamnet.cls_hidden=32", "model.hamnet.att_hidden=16", "model.hamnet.pooling=eager",
     "optim.lr=1e-3", "train.eval_every=2", "train.epochs=4",
@@ -108,7 +109,7 @@ def test_validation_split_is_seeded_disjoint_and_stratified():
     from wtal.train.trainer import split_train_val
 
     ds = make_synthetic(kind="thumos", seed=0, feature_dim=8, num_videos=48)
-    idx = ds.indices("validation")
+    idx = ds.indices("train")
     tr, va = split_train_val(ds, idx, 0.25, seed=3)
     tr2, va2 = split_train_val(ds, idx, 0.25, seed=3)
     assert (tr, va) == (tr2, va2)
@@ -231,7 +232,7 @@ def test_localize_cli_writes_results_and_evaluates(trained, tmp_path, run_wtal):
     assert "mAP (%)" in p.stdout
     # the same for the held-out training subset
     p = run_wtal("localize", "--checkpoint", trained / "last.pt", "--out", tmp_path / "tr.json",
-                 "--subset", "validation")
+                 "--subset", "train")
     assert p.returncode == 0, p.stderr
 
 

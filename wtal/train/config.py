@@ -79,6 +79,7 @@ class Config:
     deterministic: bool = False
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     amp: bool = True                 # autocast (bf16, else fp16 + GradScaler) on CUDA; ignored on CPU
+    num_threads: int = 0             # torch intra-op CPU threads; 0: torch's default
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -97,7 +98,7 @@ class Config:
             if _get(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {_get(self, key)}")
         for key in ("train.epochs", "train.eval_every", "train.save_every", "train.stop_after_epochs",
-                    "train.log_every", "data.num_workers"):
+                    "train.log_every", "data.num_workers", "num_threads"):
             if _get(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {_get(self, key)}")
         if self.optim.lr <= 0:

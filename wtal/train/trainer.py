@@ -34,7 +34,8 @@ from wtal.train.logging import MetricsLogger
 
 # keys that may change between an interrupted run and its resumption without breaking exactness
 RESUMABLE_CHANGES = ("train.epochs", "train.stop_after_epochs", "train.progress", "train.log_every",
-                     "train.eval_max_snippets", "eval.test", "data.num_workers", "out_dir")
+                     "train.eval_max_snippets", "eval.test", "data.num_workers", "out_dir", "num_threads",
+                     "device")
 
 
 # ---------------------------------------------------------------------- environment
@@ -181,6 +182,8 @@ class Trainer:
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         self._print = log if self.dist.is_main else (lambda *a, **k: None)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
         set_determinism(cfg.deterministic)
         seed_everything(cfg.seed + self.dist.rank)
         self.out_dir = cfg.out_dir
@@ -269,7 +272,10 @@ class Trainer:
 
         from wtal.data.torch_dataset import ClipDataset, pad_collate
 
-        clips = ClipDataset(self.dataset, self.train_idx, self.cfg.data.num_segments, self.cfg.data.sampling)
+        # per-item generators seeded by (seed, epoch, video): resuming at an epoch replays it exactly
+        clips = ClipDataset(self.dataset, self.train_idx, self.cfg.data.num_segments, self.cfg.data.sampling,
+                            seed=self.cfg.seed)
+        clips.set_epoch(epoch)
         world = self.dist.world_size
         per_rank = max(1, self.cfg.train.batch_size // world)
         if self.dist.enabled:
