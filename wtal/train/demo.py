@@ -19,7 +19,7 @@ import os
 import time
 
 # --quick: fewer, shorter videos and fewer epochs (the synthetic options are make_synthetic arguments)
-QUICK_OVERRIDES = ("train.epochs=12", "train.eval_every=4", "data.options.num_videos=[100, 100]",
+QUICK_OVERRIDES = ("train.epochs=30", "train.eval_every=10", "data.options.num_videos=[200, 100]",
                    "data.options.max_duration=120")
 
 
