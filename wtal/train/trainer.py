@@ -80,7 +80,11 @@ def build_dataset(cfg: Config):
         return wd.load_wtalc(d.root, d.name, **opts)
     if d.kind == "pervideo":
         return wd.load_pervideo(d.root, **opts)
-    return wd.load_activitynet(d.root, **opts)
+    # activitynet: data.root is the features folder, data.options.annotation_json the annotations
+    if "annotation_json" not in opts:
+        raise ValueError("data.options.annotation_json is required for data.kind='activitynet' "
+                         "(data.root is the per-video features folder)")
+    return wd.load_activitynet(opts.pop("annotation_json"), d.root, **opts)
 
 
 def _data_label(cfg: Config, dataset) -> str:
