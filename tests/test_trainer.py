@@ -301,3 +301,50 @@ def test_ddp_two_process_gloo(tmp_path):
     n_train = len(ck["split"]["train"])
     per_rank = (n_train + 1) // 2
     assert ck["step"] == 2 * -(-per_rank // 4)
+
+
+def test_thumos14_config_on_wtalc_layout_and_bad_input(tmp_path, capsys):
+    """The packaged THUMOS14 config end to end on the real annotation layout (random 16-d features),
+    then each bad input stops with one line naming the file and leaves the run's files intact."""
+    import shutil
+
+    from fixtures_data import build_wtalc, object_array, write_py2_npy
+
+    from wtal.safe_npy import load_npy
+
+    root, _, _ = build_wtalc(tmp_path / "th", D=16, max_snippets=40)
+    run = tmp_path / "run"
+    small = ["--set", f"data.root={root}", "--set", f"out_dir={run}", "--set", "train.epochs=1",
+             "--set", "train.eval_every=1", "--set", "data.num_segments=32", "--set", "model.hamnet.cls_hidden=16",
+             "--set", "model.hamnet.att_hidden=16", "--set", "num_threads=1", "--set", "train.progress=false",
+             "--set", "device=cpu"]
+    rc, err = _cli(capsys, "train", "hamnet_thumos14", *small)
+    assert rc == 0, err
+    assert (run / "metrics_test.json").exists() and (run / "best.pt").exists()
+    keep = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+
+    def one_line_error(*extra) -> str:
+        rc, err = _cli(capsys, "train", "hamnet_thumos14", *small, *extra)
+        assert rc == 2 and len(err.strip().splitlines()) == 1, err
+        return err
+
+    feats = tmp_path / "th" / "Thumos14reduced-I3D-JOINTFeatures.npy"
+    shutil.move(feats, tmp_path / "moved.npy")
+    assert "Thumos14reduced-I3D-JOINTFeatures.npy" in one_line_error("--resume")
+    shutil.move(tmp_path / "moved.npy", feats)
+    # features of another width than the checkpoint's
+    other, _, _ = build_wtalc(tmp_path / "th8", D=8, max_snippets=40)
+    err = one_line_error("--resume", "--set", f"data.root={other}")
+    assert "features are 8-d but checkpoint" in err and "last.pt" in err
+    # unknown class in the annotations
+    ann = tmp_path / "th" / "Thumos14reduced-Annotations"
+    labels = [list(x) for x in load_npy(ann / "labels.npy")]
+    bogus = [list(x) for x in labels]
+    bogus[3] = ["Juggling"] * len(bogus[3])
+    write_py2_npy(ann / "labels.npy", object_array(bogus))
+    assert "labels.npy: unknown class 'Juggling'" in one_line_error("--resume")
+    write_py2_npy(ann / "labels.npy", object_array(labels))
+    # empty training subset
+    assert "subset 'training' has no videos" in one_line_error("--set", "data.train_subset=training",
+                                                               "--set", f"out_dir={tmp_path / 'run2'}")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == keep
