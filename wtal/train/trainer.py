@@ -301,23 +301,21 @@ class Trainer:
         return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
 
     def train_epoch(self) -> dict[str, float]:
+        """One pass over the training clips. Loss terms are accumulated on the device (no per-step
+        host sync unless a JSONL record or the progress bar needs the value)."""
         self.model.train()
         loader = self._loader(self.epoch)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         count = 0
-        bar = _progress(loader, f"epoch {self.epoch + 1}/{self.cfg.train.epochs}",
-                        self.cfg.train.progress and self.dist.is_main)
+        show = self.cfg.train.progress and self.dist.is_main
+        bar = _progress(loader, f"epoch {self.epoch + 1}/{self.cfg.train.epochs}", show)
+        log_every = self.cfg.train.log_every
         for batch in bar:
-            feats = batch["features"].to(self.device, non_blocking=True)
-            lengths = batch["lengths"].to(self.device)
-            batch = {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+            batch = {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
             with self._autocast():
-                outputs = self.ddp_model(feats, lengths)
+                outputs = self.ddp_model(batch["features"], batch["lengths"])
             losses = self.model.loss(outputs, batch)
             total = losses["total"]
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"non-finite loss at epoch {self.epoch + 1}, step {self.step}: "
-                                         f"{ {k: float(v) for k, v in losses.items()} }")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if self.cfg.optim.grad_clip > 0:
@@ -328,14 +326,18 @@ class Trainer:
             self.step += 1
             count += 1
             for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            if self.cfg.train.log_every and self.step % self.cfg.train.log_every == 0:
-                self.logger.log("train", self.step, epoch=self.epoch + 1,
-                                **{k: float(v.detach()) for k, v in losses.items()})
-            if hasattr(bar, "set_postfix"):
+                v = v.detach().float()
+                sums[k] = sums[k] + v if k in sums else v
+            if log_every and self.step % log_every == 0:
+                values = {k: float(v.detach()) for k, v in losses.items()}
+                _check_finite(values, self.epoch, self.step)
+                self.logger.log("train", self.step, epoch=self.epoch + 1, **values)
+            if show and hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{float(total.detach()):.4f}")
         self.epoch += 1
-        return {k: v / max(count, 1) for k, v in sums.items()}
+        means = {k: float(v) / max(count, 1) for k, v in sums.items()}
+        _check_finite(means, self.epoch - 1, self.step)
+        return means
 
     def fit(self) -> dict[str, Any]:
         """Train to ``train.epochs`` (or ``train.stop_after_epochs`` more), validating every
@@ -508,6 +510,11 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(type(o).__name__)
+
+
+def _check_finite(values: dict[str, float], epoch: int, step: int) -> None:
+    if not all(np.isfinite(v) for v in values.values()):
+        raise FloatingPointError(f"non-finite loss in epoch {epoch + 1} (step {step}): {values}")
 
 
 def _progress(iterable, desc: str, enabled: bool):
