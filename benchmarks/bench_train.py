@@ -53,6 +53,9 @@ class PoolDataset:
         self.feature_dim = D
         self.seconds_per_snippet = 0.64
 
+    def __len__(self) -> int:
+        return NUM_VIDEOS
+
     def features(self, i: int) -> np.ndarray:
         return self.pool[self.offsets[i]: self.offsets[i] + self.lengths[i]]
 
