@@ -6,6 +6,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Child interpreters (subprocess tests, torchrun workers) started from the repository root would put the
+# uncompiled source tree first on sys.path (python -c / -m prepend the working directory) and shadow the
+# installed package. PYTHONSAFEPATH (Python >= 3.11) turns that off for every child.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
+
 settings.register_profile("ci", max_examples=60, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=25, deadline=None,
