@@ -75,7 +75,7 @@ class FeatureModel:
     offset_fraction: tuple[float, float] = (0.2, 0.35)
     instance_gain: tuple[float, float] = (0.7, 1.3)     # per-instance amplitude (uniform range)
     ar_phi: float = 0.8
-    ar_sigma: float = 0.4
+    ar_sigma: float = 0.25
     observation_sigma: float = 0.25
     output_offset: float = 0.1                   # ReLU(x + offset): non-negative like I3D features
 
@@ -438,6 +438,17 @@ def _video_features(lay: _Layout, protos: _Prototypes, model: FeatureModel, sps:
 # ---------------------------------------------------------------------------------------------------
 
 
+class _VideoMaker:
+    """Generates one video's features on demand (a class rather than a closure so datasets pickle, e.g.
+    for DataLoader workers started with ``spawn``)."""
+
+    def __init__(self, layout: _Layout, protos: _Prototypes, model: FeatureModel, sps: float, seed: list[int]):
+        self.layout, self.protos, self.model, self.sps, self.seed = layout, protos, model, sps, seed
+
+    def __call__(self) -> np.ndarray:
+        return _video_features(self.layout, self.protos, self.model, self.sps, np.random.default_rng(self.seed))
+
+
 def _generate(params: dict, model: FeatureModel, modality: str, memoize: bool) -> VideoDataset:
     kind, seed = params["kind"], params["seed"]
     sps = params["seconds_per_snippet"]
@@ -470,10 +481,7 @@ def _generate(params: dict, model: FeatureModel, modality: str, memoize: bool) -
         "label": np.concatenate([l.label for l in layouts]),
     }
 
-    def maker(lay, s):
-        return lambda: _video_features(lay, protos, model, sps, np.random.default_rng(s))
-
-    source = ArraySource([maker(l, s) for l, s in zip(layouts, seeds)],
+    source = ArraySource([_VideoMaker(l, protos, model, sps, s) for l, s in zip(layouts, seeds)],
                          stream_dims=(params["feature_dim"] // 2,) * 2, origin=f"synthetic-{kind}",
                          memoize=memoize, lengths=[l.num_snippets for l in layouts])
     return VideoDataset(
