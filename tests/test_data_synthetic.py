@@ -236,3 +236,34 @@ def test_difficulty_supervised_probe_beats_mil():
     sup_auc, mil_auc = np.mean(sup), np.mean(mil)
     assert sup_auc > 0.85, (sup_auc, mil_auc)
     assert mil_auc < sup_auc - 0.1, (sup_auc, mil_auc)
+
+
+def test_rgb_and_flow_carry_different_signal():
+    """RGB carries the class scene (context) more than flow; flow carries the actionness (fg vs bg) more
+    than RGB. Measured with closed-form ridge probes on train, scored on test."""
+    ds = quick_synthetic(1)
+    tr, te = ds.indices("train"), ds.indices("test")
+
+    def fit_score(stream, target):
+        x = {i: ds.with_modality(stream).features(i) for i in tr + te}
+        mu = np.concatenate([x[i] for i in tr]).mean(0)
+        sd = np.concatenate([x[i] for i in tr]).std(0) + 1e-6
+        A = lambda i: np.hstack([(x[i] - mu) / sd, np.ones((len(x[i]), 1))])  # noqa: E731
+        if target == "scene":  # video class from background snippets only
+            rows = lambda i: ds.snippet_labels(i).max(1) == 0  # noqa: E731
+            Y = lambda i: np.repeat(ds.labels[i][None], rows(i).sum(), 0)  # noqa: E731
+        else:  # foreground vs background
+            rows = lambda i: np.ones(ds.num_snippets(i), bool)  # noqa: E731
+            Y = lambda i: ds.snippet_labels(i).max(1, keepdims=True)  # noqa: E731
+        Xtr = np.concatenate([A(i)[rows(i)] for i in tr])
+        Ytr = np.concatenate([Y(i) for i in tr])
+        w = np.linalg.solve(Xtr.T @ Xtr + 10 * np.eye(Xtr.shape[1]), Xtr.T @ Ytr)
+        if target == "scene":
+            hits = [np.argmax((A(i)[rows(i)] @ w).mean(0)) in np.flatnonzero(ds.labels[i]) for i in te if rows(i).any()]
+            return float(np.mean(hits))
+        s = np.concatenate([A(i) @ w for i in te])[:, 0]
+        y = np.concatenate([Y(i) for i in te])[:, 0] > 0
+        return _auc(s[y], s[~y])
+
+    assert fit_score("rgb", "scene") > fit_score("flow", "scene") + 0.2  # seen: 0.55 vs 0.15
+    assert fit_score("flow", "fg") > fit_score("rgb", "fg") + 0.1  # seen: 0.97 vs 0.70
