@@ -179,12 +179,17 @@ def test_cache_write_failure_leaves_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_import_is_light():
+def test_import_is_light(tmp_path):
+    import os
     import subprocess
     import sys
 
+    import wtal
+
+    # Run outside the source tree (as conftest's run_wtal does), importing the same wtal as this test.
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(wtal.__file__))))
     code = "import sys, wtal.data; assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env)
 
 
 def test_pickles_and_preloads():
