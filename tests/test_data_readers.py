@@ -302,3 +302,23 @@ def test_reader_dataset_feeds_clip_dataset(tmp_path):
     clips = ClipDataset(ds, ds.indices(ds.train_subset), num_segments=32, sampling="random", seed=0)
     batch = pad_collate([clips[k] for k in range(4)])
     assert batch["features"].shape == (4, 32, 16) and batch["labels"].shape == (4, ds.num_classes)
+
+
+def test_pervideo_numbered_files_dgam_style(tmp_path):
+    """``{index}`` = 1-based position in the split file (DGAM's ``{split}_data/{stream}_features/<i>.npy``)."""
+    root, info = build_pervideo(tmp_path, layout="acmnet")
+    pattern = "{split}_data/{stream}_features/{index}.npy"
+    for split in ("train", "test"):
+        with open(os.path.join(root, f"split_{split}.txt")) as f:
+            names = [ln.strip() for ln in f if ln.strip()]
+        for k, v in enumerate(names):
+            x = np.load(os.path.join(root, split, v + ".npy"))
+            for s, part in (("rgb", x[:, :8]), ("flow", x[:, 8:])):
+                d = os.path.join(root, f"{split}_data", f"{s}_features")
+                os.makedirs(d, exist_ok=True)
+                np.save(os.path.join(d, f"{k + 1}.npy"), np.ascontiguousarray(part))
+        shutil.rmtree(os.path.join(root, split))
+    ds = load_pervideo(root, feature_pattern=pattern)
+    assert ds.videos == info["videos"] and ds.stream_dims == (8, 8)
+    for i in (0, 21, len(ds) - 1):
+        np.testing.assert_array_equal(ds.features(i), info["features"][i])

@@ -214,6 +214,16 @@ class VideoDataset:
         """``T_i`` without loading the features when the source allows it."""
         return self._source.num_snippets(int(i))
 
+    def preload(self) -> "VideoDataset":
+        """Read (or generate) every video's features into memory now; returns ``self``.
+
+        Useful before forking DataLoader workers, so each worker does not read or regenerate on its own.
+        """
+        src = self._source
+        arrays = [np.ascontiguousarray(src.load(i, "joint"), dtype=np.float32) for i in range(len(src))]
+        self._source = ArraySource(arrays, self.stream_dims, origin=self.origin or self.name)
+        return self
+
     def with_modality(self, modality: str) -> "VideoDataset":
         """The same dataset exposing another stream (shares the feature source; no copy)."""
         if modality not in MODALITIES:
