@@ -211,9 +211,10 @@ def test_empty_batch_and_classes():
         ops.topk_pool(np.zeros((2, 0, 3)), k=2)
 
 
-def test_import_does_not_import_torch():
+def test_import_does_not_import_torch(tmp_path):
+    # cwd outside the source tree, so an installed wtal is not shadowed by the uncompiled sources
     code = "import sys, wtal.ops; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 # ---------------------------------------------------------------------------------------------------

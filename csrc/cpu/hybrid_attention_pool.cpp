@@ -76,8 +76,8 @@ void hybrid_attention_pool_forward(const T* cas, const T* attention, int64_t B, 
   const int64_t BC = B * C1;
   parallel_for(B, B * Tn * C1 * 40, [&](int64_t lo, int64_t hi) {
     std::vector<Snippet<T>> snip(static_cast<size_t>(Tn));
-    std::vector<Item<T>> items[4];
-    for (auto& it : items) it.resize(static_cast<size_t>(Tn));
+    std::vector<typename Rank<T>::type> ranks[4];
+    for (auto& r : ranks) r.resize(static_cast<size_t>(Tn));
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t len = lengths ? lengths[b] : Tn;
       const int64_t kb = k_of(len, 0, ratio);
@@ -87,14 +87,14 @@ void hybrid_attention_pool_forward(const T* cas, const T* attention, int64_t B, 
         for (int64_t t = 0; t < len; ++t) {
           T v[4];
           variants(s[t * C1 + c], snip[t], v);
-          for (int j = 0; j < 4; ++j) items[j][t] = {v[j], static_cast<int32_t>(t)};
+          for (int j = 0; j < 4; ++j) ranks[j][t] = Rank<T>::make(v[j], static_cast<int32_t>(t));
         }
         for (int j = 0; j < 4; ++j) {
-          const double sum = select_topk(items[j].data(), len, kb);
+          const double sum = select_topk<T>(ranks[j].data(), len, kb);
           const int64_t o = j * BC + b * C1 + c;
           pooled[o] = static_cast<T>(sum / static_cast<double>(kb));
-          cut_val[o] = items[j][kb - 1].v;
-          cut_idx[o] = items[j][kb - 1].t;
+          cut_val[o] = Rank<T>::value(ranks[j][kb - 1]);
+          cut_idx[o] = Rank<T>::time(ranks[j][kb - 1]);
         }
       }
     }
@@ -110,13 +110,19 @@ void hybrid_attention_pool_backward(const T* grad, const T* cas, const T* attent
   const int64_t BC = B * C1;
   // double accumulation keeps float32 sums independent of the class count
   using Acc = double;
-  parallel_for(B, B * Tn * C1 * 4, [&](int64_t lo, int64_t hi) {
+  parallel_for(B, B * Tn * C1 * 16, [&](int64_t lo, int64_t hi) {
     std::vector<T> gk(static_cast<size_t>(4 * C1));
+    std::vector<typename Rank<T>::type> cut(static_cast<size_t>(4 * C1));
     for (int64_t b = lo; b < hi; ++b) {
       const int64_t len = lengths ? lengths[b] : Tn;
       const T kb = static_cast<T>(k_of(len, 0, ratio));
-      for (int j = 0; j < 4; ++j)
-        for (int64_t c = 0; c < C1; ++c) gk[j * C1 + c] = grad[j * BC + b * C1 + c] / kb;
+      for (int j = 0; j < 4; ++j) {
+        for (int64_t c = 0; c < C1; ++c) {
+          const int64_t o = j * BC + b * C1 + c;
+          gk[j * C1 + c] = grad[o] / kb;
+          cut[j * C1 + c] = Rank<T>::make(cut_val[o], cut_idx[o]);
+        }
+      }
       for (int64_t t = 0; t < Tn; ++t) {
         const T* row = cas + (b * Tn + t) * C1;
         T* grow = grad_cas + (b * Tn + t) * C1;
@@ -132,10 +138,7 @@ void hybrid_attention_pool_backward(const T* grad, const T* cas, const T* attent
           T v[4];
           variants(row[c], p, v);
           T w[4];
-          for (int j = 0; j < 4; ++j) {
-            const int64_t o = j * BC + b * C1 + c;
-            w[j] = selected(v[j], ti, cut_val[o], cut_idx[o]) ? gk[j * C1 + c] : T(0);
-          }
+          for (int j = 0; j < 4; ++j) w[j] = selected(Rank<T>::make(v[j], ti), cut[j * C1 + c]) ? gk[j * C1 + c] : T(0);
           const Acc direct = Acc(w[0]) + Acc(w[1]) * Acc(p.a) + Acc(w[2]) * Acc(p.ad) + Acc(w[3]) * Acc(p.h);
           grow[c] = static_cast<T>(direct);
           if (c == p.argmin) direct_at_argmin = direct;

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <functional>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -22,42 +24,72 @@ namespace wtal::cpu {
 
 namespace pool_detail {
 
-// a ranks strictly above b in descending order with NaN largest.
-template <typename V>
-inline bool greater(V a, V b) {
-  if (std::isnan(a)) return !std::isnan(b);
-  return a > b;  // false when b is NaN
+// Order-preserving unsigned keys: NaN above +inf (as torch.topk/sort), -0 == +0.
+inline uint32_t order_key(float v) {
+  if (std::isnan(v)) return 0xFFFFFFFFu;
+  uint32_t u = 0;
+  if (v != 0.0f) std::memcpy(&u, &v, sizeof u);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+inline uint64_t order_key(double v) {
+  if (std::isnan(v)) return ~uint64_t{0};
+  uint64_t u = 0;
+  if (v != 0.0) std::memcpy(&u, &v, sizeof u);
+  return (u & (uint64_t{1} << 63)) ? ~u : (u | (uint64_t{1} << 63));
+}
+inline float key_value(uint32_t k) {
+  const uint32_t u = (k & 0x80000000u) ? (k & 0x7FFFFFFFu) : ~k;
+  float v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
+}
+inline double key_value(uint64_t k) {
+  const uint64_t top = uint64_t{1} << 63;
+  const uint64_t u = (k & top) ? (k & ~top) : ~k;
+  double v;
+  std::memcpy(&v, &u, sizeof v);
+  return v;
 }
 
+// Rank of (value, time) in the top-k order as one totally ordered integer-like value: larger rank =
+// earlier in the order (larger value, then lower time index). Plain integer compares keep the
+// selection branch-light.
 template <typename V>
-struct Item {
-  V v;
-  int32_t t;
+struct Rank;
+template <>
+struct Rank<float> {
+  using type = uint64_t;
+  static type make(float v, int32_t t) {
+    return (static_cast<uint64_t>(order_key(v)) << 32) | static_cast<uint32_t>(~static_cast<uint32_t>(t));
+  }
+  static float value(type r) { return key_value(static_cast<uint32_t>(r >> 32)); }
+  static int32_t time(type r) { return static_cast<int32_t>(~static_cast<uint32_t>(r)); }
+};
+template <>
+struct Rank<double> {
+  struct type {
+    uint64_t key;
+    uint32_t inv_t;
+    bool operator>(const type& o) const { return key > o.key || (key == o.key && inv_t > o.inv_t); }
+  };
+  static type make(double v, int32_t t) { return {order_key(v), ~static_cast<uint32_t>(t)}; }
+  static double value(type r) { return key_value(r.key); }
+  static int32_t time(type r) { return static_cast<int32_t>(~r.inv_t); }
 };
 
-// Strict weak order: a comes before b in the top-k order.
-template <typename V>
-inline bool before(const Item<V>& a, const Item<V>& b) {
-  if (greater(a.v, b.v)) return true;
-  if (greater(b.v, a.v)) return false;
-  return a.t < b.t;
+// True iff rank r is at or before the cutoff rank, i.e. the element was selected.
+template <typename R>
+inline bool selected(const R& r, const R& cut) {
+  return !(cut > r);
 }
 
-// True iff (v, t) is at or before the cutoff (cv, ct), i.e. it was selected.
+// Partially orders ranks[0..n) so that ranks[0..k) are the selected ones; returns their value sum in
+// double and leaves the cutoff (the k-th element of the order) in ranks[k - 1]. Requires 1 <= k <= n.
 template <typename V>
-inline bool selected(V v, int32_t t, V cv, int32_t ct) {
-  if (greater(v, cv)) return true;
-  if (greater(cv, v)) return false;
-  return t <= ct;
-}
-
-// Partially orders items[0..n) so that items[0..k) are the selected ones; returns their sum in double
-// and leaves the cutoff (the k-th element of the order) in items[k - 1]. Requires 1 <= k <= n.
-template <typename V>
-inline double select_topk(Item<V>* items, int64_t n, int64_t k) {
-  std::nth_element(items, items + (k - 1), items + n, before<V>);
+inline double select_topk(typename Rank<V>::type* ranks, int64_t n, int64_t k) {
+  std::nth_element(ranks, ranks + (k - 1), ranks + n, std::greater<>());
   double sum = 0.0;
-  for (int64_t i = 0; i < k; ++i) sum += static_cast<double>(items[i].v);
+  for (int64_t i = 0; i < k; ++i) sum += static_cast<double>(Rank<V>::value(ranks[i]));
   return sum;
 }
 
@@ -84,7 +116,8 @@ inline void check_pool_args(int64_t B, int64_t T, const int64_t* lengths, int64_
 template <typename F>
 void parallel_for(int64_t n, int64_t work, F&& fn) {
   const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t nt = std::min<int64_t>({hw, n, work / (int64_t{1} << 16) + 1});
+  // a std::thread costs tens of microseconds to start: only split work worth ~1M element operations each
+  const int64_t nt = std::min<int64_t>({hw, n, work / (int64_t{1} << 20) + 1});
   if (nt <= 1) {
     if (n > 0) fn(int64_t{0}, n);
     return;

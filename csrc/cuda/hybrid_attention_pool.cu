@@ -148,10 +148,9 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const In* __restrict_
   const V* mb = mins + b * T;
   const V th = thr[b];
   if (Staged) {
-    for (int64_t e = threadIdx.x; e < len * CT; e += kThreads) {
-      const int64_t t = e / CT;
-      const int cl = static_cast<int>(e % CT);
-      if (cl < nct) tile[t * CTP + cl] = to_v<V>(sb[t * C1 + cl]);
+    const int cl = threadIdx.x % CT;
+    if (cl < nct) {
+      for (int64_t t = threadIdx.x / CT; t < len; t += kThreads / CT) tile[t * CTP + cl] = to_v<V>(sb[t * C1 + cl]);
     }
     __syncthreads();
   }

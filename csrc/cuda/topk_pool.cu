@@ -43,10 +43,9 @@ __global__ void __launch_bounds__(kThreads) topk_forward_kernel(const In* __rest
 
   const In* xb = x + b * T * C + c0;
   if (Staged) {
-    for (int64_t e = threadIdx.x; e < len * CT; e += kThreads) {
-      const int64_t t = e / CT;
-      const int cl = static_cast<int>(e % CT);
-      if (cl < nct) tile[t * CTP + cl] = to_v<V>(xb[t * C + cl]);
+    const int cl = threadIdx.x % CT;
+    if (cl < nct) {
+      for (int64_t t = threadIdx.x / CT; t < len; t += kThreads / CT) tile[t * CTP + cl] = to_v<V>(xb[t * C + cl]);
     }
     __syncthreads();
   }
@@ -64,26 +63,35 @@ __global__ void __launch_bounds__(kThreads) topk_forward_kernel(const In* __rest
   finish_select<V, A, 1>(get, len, CT, nct, prefix, krem, emit);
 }
 
+// One warp per (b, t) row: the per-row index math is paid once per row, not per element.
 template <typename In, typename V>
-__global__ void topk_backward_kernel(const In* __restrict__ grad, const In* __restrict__ x, int64_t B, int64_t T,
-                                     int64_t C, const int64_t* __restrict__ lengths, int64_t k, int64_t ratio,
-                                     const V* __restrict__ cut_val, const int32_t* __restrict__ cut_idx,
-                                     In* __restrict__ grad_x) {
-  const int64_t n = B * T * C;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t c = i % C, bt = i / C, t = bt % T, b = bt / T;
+__global__ void __launch_bounds__(kThreads) topk_backward_kernel(const In* __restrict__ grad, const In* __restrict__ x,
+                                                                 int64_t B, int64_t T, int64_t C,
+                                                                 const int64_t* __restrict__ lengths, int64_t k,
+                                                                 int64_t ratio, const V* __restrict__ cut_val,
+                                                                 const int32_t* __restrict__ cut_idx,
+                                                                 In* __restrict__ grad_x) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = B * T;
+  for (int64_t r = (blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x) / 32; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kWarps) {
+    const int64_t b = r / T, t = r % T;
     const int64_t len = length_of(lengths, b, T);
-    V g = 0;
-    if (t < len) {
-      const int64_t o = b * C + c;
-      const auto key = order_key(to_v<V>(x[i]));
-      const auto cut = order_key(cut_val[o]);
-      if (key > cut || (key == cut && t <= cut_idx[o])) {
-        g = to_v<V>(grad[o]) / static_cast<V>(k_of(len, k, ratio));
-      }
+    const In* row = x + r * C;
+    In* grow = grad_x + r * C;
+    if (t >= len) {  // warp-uniform
+      for (int64_t c = lane; c < C; c += 32) grow[c] = from_acc<In>(0.0);
+      continue;
     }
-    grad_x[i] = from_acc<In>(static_cast<double>(g));
+    const V kb = static_cast<V>(k_of(len, k, ratio));
+    for (int64_t c = lane; c < C; c += 32) {
+      const int64_t o = b * C + c;
+      const auto key = order_key(to_v<V>(row[c]));
+      const auto cut = order_key(cut_val[o]);
+      V g = 0;
+      if (key > cut || (key == cut && t <= cut_idx[o])) g = to_v<V>(grad[o]) / kb;
+      grow[c] = from_acc<In>(static_cast<double>(g));
+    }
   }
 }
 
@@ -106,8 +114,7 @@ template <typename In, typename V>
 void launch_backward(std::uintptr_t grad, std::uintptr_t x, int64_t B, int64_t T, int64_t C, std::uintptr_t lengths,
                      int64_t k, int64_t ratio, std::uintptr_t cut_val, std::uintptr_t cut_idx,
                      std::uintptr_t grad_x, cudaStream_t stream) {
-  const int block = 256;
-  topk_backward_kernel<In, V><<<grid_size(B * T * C, block), block, 0, stream>>>(
+  topk_backward_kernel<In, V><<<grid_size((B * T + kWarps - 1) / kWarps, 1, 65535 * 16), kThreads, 0, stream>>>(
       reinterpret_cast<const In*>(grad), reinterpret_cast<const In*>(x), B, T, C,
       reinterpret_cast<const int64_t*>(lengths), k, ratio, reinterpret_cast<const V*>(cut_val),
       reinterpret_cast<const int32_t*>(cut_idx), reinterpret_cast<In*>(grad_x));

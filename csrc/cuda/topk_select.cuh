@@ -96,8 +96,9 @@ __device__ void radix_select(const Get& get, int64_t len, int CT, int nct, int64
     prefix[p] = 0;
     krem[p] = static_cast<int>(kb);
   }
-  const int cl = tid % CT;  // kThreads is a multiple of CT, so each thread keeps one class
-  const int64_t n = len * CT;
+  // kThreads is a multiple of CT: thread tid always handles class tid % CT, at times tid / CT + i * step
+  const int cl = tid % CT;
+  const int step = kThreads / CT;
   for (int shift = kBits - 8; shift >= 0; shift -= 8) {
     for (int i = tid; i < pairs * kHistStride; i += kThreads) hist[i] = 0;
     __syncthreads();
@@ -106,8 +107,7 @@ __device__ void radix_select(const Get& get, int64_t len, int CT, int nct, int64
 #pragma unroll
       for (int j = 0; j < NV; ++j) pre[j] = prefix[j * CT + cl];
       const bool first = shift == kBits - 8;
-      for (int64_t e = tid; e < n; e += kThreads) {
-        const int64_t t = e / CT;
+      for (int64_t t = tid / CT; t < len; t += step) {
 #pragma unroll
         for (int j = 0; j < NV; ++j) {
           const K key = order_key(get(j, t, cl));

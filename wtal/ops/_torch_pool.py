@@ -20,7 +20,6 @@ __all__ = ["topk_pool", "hybrid_attention_pool"]
 
 _DTYPE_CODE = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 _CPU_DTYPES = (torch.float32, torch.float64)
-THRESHOLD_MODES = {"range": 0, "max": 1}
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -31,9 +30,16 @@ def _np(t: Optional[Tensor]) -> Optional[np.ndarray]:
     return None if t is None else t.detach().contiguous().numpy()
 
 
+# torch's current raw stream without building a Stream object (what inductor's generated code uses);
+# absent from CPU-only torch builds, where no CUDA tensor can reach this code anyway
+_raw_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+
+
 def _cuda_args(t: Tensor) -> tuple[int, int]:
-    dev = t.device
-    return int(torch.cuda.current_stream(dev).cuda_stream), int(dev.index)
+    index = int(t.device.index)
+    if _raw_stream is not None:
+        return int(_raw_stream(index)), index
+    return int(torch.cuda.current_stream(t.device).cuda_stream), index
 
 
 def _ptr(t: Optional[Tensor]) -> int:

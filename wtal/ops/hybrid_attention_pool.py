@@ -54,6 +54,7 @@ def hybrid_attention_pool(cas: Any, attention: Any, *, gamma: float, ratio: int,
         differentiable in ``cas`` and ``attention`` (custom op ``wtal::hybrid_attention_pool``): the masks
         ``1[a < thr]`` and ``h`` are constants, ``m`` is differentiated to the argmin class (lowest class
         index on ties) exactly as autograd does on the authors' code. Double backward is not supported.
+        On CUDA a ``lengths`` tensor costs one small device-to-host read per call (range check).
     """
     # math, not numpy: this runs under torch.compile tracing too
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float, np.integer, np.floating)):

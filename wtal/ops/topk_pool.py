@@ -50,6 +50,9 @@ def topk_pool(x: Any, *, k: int | None = None, ratio: int | None = None, lengths
     Ties are broken by the lowest time index (so the gradient goes to the earliest of equal values);
     NaN ranks above every number, as in ``torch.topk``. The backward gives ``grad / k_b`` to each
     selected position. Batched results equal running each video alone at its own length.
+
+    On CUDA, a ``lengths`` tensor is range-checked with one small device-to-host read per forward call
+    (a synchronisation; pass ``lengths=None`` for full-length batches to avoid it).
     """
     kk, rr = _k_ratio(k, ratio)
     if not isinstance(x, (np.ndarray, list, tuple)):
