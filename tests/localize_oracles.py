@@ -418,7 +418,8 @@ def smooth_noise(rng: np.random.Generator, B: int, T: int, width: float) -> np.n
     from scipy.ndimage import gaussian_filter1d
 
     z = gaussian_filter1d(rng.standard_normal((B, T)), sigma=width, axis=1, mode="reflect")
-    return z / (z.std(axis=1, keepdims=True) + 1e-12)
+    sd = z.std(axis=1, keepdims=True)
+    return np.clip(z / np.where(sd > 1e-6, sd, 1.0), -8.0, 8.0)   # short rows: nearly constant
 
 
 def make_hamnet_batch(lengths, num_classes: int, seed: int = 0, *, width: float = 6.0,
@@ -496,3 +497,61 @@ def pad_tail(x: np.ndarray, lengths: np.ndarray, value: float) -> np.ndarray:
     m = np.arange(T)[None, :] >= np.asarray(lengths)[:, None]
     x[m] = value
     return x
+
+
+def make_facnet_stream(lengths, num_classes: int, seed: int = 0, *, width: float = 5.0):
+    """(cas [B, T, C+1] snippet softmax, video_scores [B, C+1]) shaped like one FAC-Net stream:
+    probabilities near 1/(C+1) with smooth bumps for 1-3 present classes, which cross the 0.03-0.05
+    thresholds in runs of tens of snippets; ``ca_pred`` puts those classes above 0.1."""
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    B, T, C = len(lengths), int(lengths.max()), num_classes
+    logits = rng.normal(0.0, 0.15, size=(B, T, C + 1))
+    vs = rng.uniform(0.0, 0.05, size=(B, C + 1))
+    for b in range(B):
+        cls = rng.choice(C, size=min(int(rng.integers(1, 4)), C), replace=False)
+        logits[b, :, cls] += 0.9 * smooth_noise(rng, len(cls), T, width)
+        vs[b, cls] = rng.uniform(0.1, 0.6, size=len(cls))
+    e = np.exp(logits - logits.max(axis=2, keepdims=True))
+    cas = e / e.sum(axis=2, keepdims=True)
+    cas[np.arange(T)[None, :] >= lengths[:, None]] = 0.0
+    return cas.astype(np.float32), (vs / vs.sum(axis=1, keepdims=True) * 1.5).clip(0, 1).astype(np.float32)
+
+
+def make_bm_batch(lengths, num_classes: int, seed: int = 0, *, width: float = 4.0):
+    """Two streams (tcam [B, T, C], attention [B, T], video_scores [B, C]) x 2 shaped like BM outputs."""
+    rng = np.random.default_rng(seed)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    B, T, C = len(lengths), int(lengths.max()), num_classes
+    out = []
+    present = [rng.choice(C, size=min(int(rng.integers(1, 3)), C), replace=False) for _ in range(B)]
+    for _ in range(2):
+        tcam = rng.normal(-3.0, 1.0, size=(B, T, C))
+        att = 1.0 / (1.0 + np.exp(-2.5 * smooth_noise(rng, B, T, width) + 0.5))
+        vs = rng.uniform(0.0, 0.05, size=(B, C))
+        for b in range(B):
+            tcam[b, :, present[b]] += 4.0 + smooth_noise(rng, len(present[b]), T, width)
+            vs[b, present[b]] = rng.uniform(0.15, 0.7, size=len(present[b]))
+        mask = np.arange(T)[None, :] >= lengths[:, None]
+        tcam[mask] = 0.0
+        att[mask] = 0.0
+        out += [tcam.astype(np.float32), att.astype(np.float32), vs.astype(np.float32)]
+    return tuple(out)
+
+
+def activitynet13_validation_lengths(path: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Names and T = max(1, round(seconds * 25 / 16)) of the 4,728 ActivityNet 1.3 validation videos
+    (benchmarks/data/activitynet13_validation_durations.csv)."""
+    import os
+
+    path = path or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                                "data", "activitynet13_validation_durations.csv")
+    names, secs = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or line.startswith("video,"):
+                continue
+            n, s = line.strip().split(",")
+            names.append(n)
+            secs.append(float(s))
+    return names, np.maximum(1, np.round(np.asarray(secs) * 25 / 16)).astype(np.int64)

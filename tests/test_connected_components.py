@@ -202,6 +202,14 @@ def test_larger_batch_uses_threads_and_matches():
     assert as_tuples(seg) == ref_np_split(signal, lengths, thresholds)
 
 
+def test_nan_found_by_a_worker_thread_raises():
+    rng = np.random.default_rng(6)
+    signal, lengths, thresholds = random_batch(rng, 300, 700)
+    signal[-1, lengths[-1] - 1] = np.nan  # the last rows go to the last worker
+    with pytest.raises(ValueError, match="signal contains NaN"):
+        connected_components(signal, lengths, thresholds)
+
+
 def test_torch_cpu_in_torch_out():
     torch = pytest.importorskip("torch")
     s = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0]])
@@ -290,8 +298,8 @@ def test_cuda_large_and_csr():
     assert as_tuples(gpu) == as_tuples(cpu)
     flat = np.concatenate([signal[n, : lengths[n]] for n in range(len(lengths))])
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    gpu_csr = connected_components(torch.from_numpy(flat).cuda(), None, thresholds, offsets=torch.from_numpy(offsets).cuda(),
-                                   min_len=2)
+    gpu_csr = connected_components(torch.from_numpy(flat).cuda(), None, thresholds,
+                                   offsets=torch.from_numpy(offsets).cuda(), min_len=2)
     assert as_tuples(gpu_csr) == as_tuples(cpu)
 
 

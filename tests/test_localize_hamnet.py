@@ -166,7 +166,31 @@ def test_nan_raises_naming_input_but_padding_may_hold_nan():
     c3, a3 = cas.copy(), att.copy()
     c3[1, 6:] = np.nan
     a3[1, 6:] = np.nan
-    O.assert_same_detections(localize_hamnet(c3, a3, lengths, **kw), O.rows_of(localize_hamnet(cas, att, lengths, **kw)))
+    O.assert_same_detections(localize_hamnet(c3, a3, lengths, **kw),
+                             O.rows_of(localize_hamnet(cas, att, lengths, **kw)))
+
+
+def test_inf_raises_naming_input():
+    cas, att, lengths = _batch(6, 2, 2, [10, 6], "smooth", "normal")
+    videos, classes = O.names(2, 2)
+    c2 = cas.copy()
+    c2[0, 2, 0] = np.inf
+    with pytest.raises(ValueError, match="cas contains NaN or inf"):
+        localize_hamnet(c2, att, lengths, videos=videos, classes=classes, seconds_per_snippet=0.64)
+
+
+@pytest.mark.parametrize("thresholds", [(-1.0, -0.5), (1.0, 2.0), (0.5,), (-1.0, 0.5, 2.0)])
+def test_thresholds_outside_the_signal_range(thresholds):
+    # Documented result: a threshold below every value gives one whole-video run, above every value
+    # gives none (attention lies in [0, 1]).
+    cas, att, lengths = _batch(10, 3, 2, [12, 1, 30], "continuous", "normal")
+    det, rows, *_ = _run(cas, att, lengths, config=HamNetConfig(thresholds=thresholds))
+    O.assert_same_detections(det, rows)
+    if thresholds == (1.0, 2.0):
+        assert len(det) == 0
+    if thresholds == (-1.0, -0.5):
+        assert set(zip(det.video, det.t_start, det.t_end)) <= {
+            (v, 0.0, float(n) * 0.64) for v, n in zip(O.names(3, 2)[0], lengths)}
 
 
 def test_bad_inputs():
@@ -230,6 +254,20 @@ def test_write_results_json_reads_back(tmp_path):
     assert O.rows_of(back) == O.rows_of(det)
 
 
+def test_torch_paths_on_cpu(monkeypatch):
+    # The torch top-k and ordering code that CUDA tensors take, run on CPU tensors.
+    import wtal.localize._common as common
+    import wtal.localize.hamnet as hamnet
+
+    monkeypatch.setattr(hamnet, "_NUMPY_TOPK_ON_CPU", False)
+    monkeypatch.setattr(common, "_NUMPY_ORDER_ON_CPU", False)
+    for seed in range(3):
+        cas, att, lengths = _batch(seed, 5, 4, [1, 17, 40, 3, 29], "smooth", "normal")
+        det, rows, videos, classes, _ = _run(cas, att, lengths)
+        O.assert_same_detections(det, rows)
+        O.assert_canonical_order(det, videos, classes)
+
+
 @pytest.mark.cuda
 def test_cuda_matches_cpu():
     torch = pytest.importorskip("torch")
@@ -243,3 +281,9 @@ def test_cuda_matches_cpu():
     assert len(cpu) > 100
     O.assert_same_detections(gpu, O.rows_of(cpu))
     O.assert_canonical_order(gpu, videos, classes)
+
+
+def test_empty_batch():
+    det = localize_hamnet(np.zeros((0, 5, 3)), np.zeros((0, 5)), np.zeros(0, dtype=np.int64), videos=[],
+                          classes=["a", "b"], seconds_per_snippet=0.64)
+    assert len(det) == 0 and det.to_results_json()["results"] == {}

@@ -334,6 +334,9 @@ def test_presets_are_documented_and_copied():
     assert nms_settings("facnet")["suppress_equal"] is False
     with pytest.raises(ValueError, match="name must be one of"):
         nms_settings("bsn")
+    assert nms_settings("um", iou_threshold=0.5)["iou_threshold"] == 0.5
+    with pytest.raises(ValueError, match="overrides must be nms keywords"):
+        nms_settings("um", groups=[0])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,6 +386,38 @@ def test_matches_reference_random_seconds(seed, method, overlap):
     kw = dict(method=method, overlap=overlap, iou_threshold=0.4, sigma=0.5, min_score=0.05, max_num=12)
     got = nms(segs, scores, groups=groups, **kw)
     want = _reference_nms(segs, scores, groups=groups, **kw)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+@st.composite
+def adversarial_segments(draw):
+    """Segments that touch, or sit exactly or almost exactly 1 apart (the +1 measures' reach), at large
+    and small magnitudes, including zero lengths: the cases that stress the kernel's neighbour window."""
+    base = draw(st.sampled_from([0.0, -7.5, 1e6, -3e9, 1e12]))
+    n = draw(st.integers(0, 10))
+    segs = []
+    for _ in range(n):
+        if segs and draw(st.booleans()):
+            ps, pe = segs[draw(st.integers(0, len(segs) - 1))]
+            gap = draw(st.sampled_from([0.0, 1.0, -1.0, 1.0 + 1e-9, 1.0 - 1e-9, 0.5, 2.0]))
+            start = pe + gap if draw(st.booleans()) else ps - gap - draw(st.sampled_from([0.0, 1.0, 3.0]))
+        else:
+            start = base + draw(st.floats(0, 50, allow_nan=False))
+        length = draw(st.sampled_from([0.0, 1.0, 1e-9, 0.25, 3.0, 40.0]))
+        segs.append((start, start + length))
+    return np.array(segs, dtype=np.float64).reshape(-1, 2)
+
+
+@given(segs=adversarial_segments(), data=st.data(), method=st.sampled_from(["hard", "gaussian", "linear"]),
+       overlap=st.sampled_from(["iou", "plus_one", "inter_over_other"]))
+def test_matches_reference_adversarial_coordinates(segs, data, method, overlap):
+    n = len(segs)
+    scores = np.array(data.draw(st.lists(st.floats(-1, 1, allow_nan=False), min_size=n, max_size=n)))
+    kw = dict(method=method, overlap=overlap, iou_threshold=data.draw(st.sampled_from([0.0, 0.1, 0.5])),
+              sigma=0.5, suppress_equal=data.draw(st.booleans()))
+    got = nms(segs, scores, **kw)
+    want = _reference_nms(segs, scores, **kw)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
 
@@ -687,6 +722,74 @@ def _compare_cuda_cpu(segs, scores, groups, **kw):
     assert keep.is_cuda and kept.is_cuda and keep.dtype == torch.int64 and kept.dtype == d_scores.dtype
     np.testing.assert_array_equal(keep.cpu().numpy(), want[0])
     np.testing.assert_allclose(kept.cpu().numpy(), want[1], rtol=1e-6, atol=0)
+
+
+def _emulated_kernel(segs, sc, order, sorted_groups, o, scratch, alive, keep_buf, score_buf, valid):
+    """The output contract of csrc/cuda/nms.cu on CPU tensors: each group is the run of equal ids in
+    `sorted_groups` (or everything), and slot `first + r` of that run receives the group's r-th selection
+    (input index, final score, valid = 1). The selections themselves come from the reference."""
+    names = {0: "hard", 1: "gaussian", 2: "linear"}
+    overlaps = {0: "iou", 1: "plus_one", 2: "inter_over_other"}
+    n = int(segs.shape[0])
+    ids = np.zeros(n, np.int64) if sorted_groups is None else sorted_groups.numpy()
+    order = order.numpy()
+    first = 0
+    while first < n:
+        last = first + 1
+        while last < n and ids[last] == ids[first]:
+            last += 1
+        run, run_scores = order[first:last], sc.double().numpy()[order[first:last]]
+        # The kernel relies on each run being in greedy order (score desc, index asc) and runs ascending.
+        assert all(run_scores[r] > run_scores[r + 1] or (run_scores[r] == run_scores[r + 1] and run[r] < run[r + 1])
+                   for r in range(len(run) - 1))
+        assert first == 0 or ids[first] > ids[first - 1]
+        members = np.sort(run)  # input order, so the reference's ties go by input index
+        k, s = _reference_nms(segs.double().numpy()[members], sc.double().numpy()[members],
+                              iou_threshold=o["iou_threshold"], method=names[o["method"]], sigma=o["sigma"],
+                              min_score=o["min_score"], max_num=o["max_num"] or None,
+                              overlap=overlaps[o["overlap"]], suppress_equal=o["suppress_equal"],
+                              always_keep_top=o["always_keep_top"], length_eps=o["length_eps"])
+        for r, (kk, ss) in enumerate(zip(k, s)):
+            keep_buf[first + r] = int(members[kk])
+            score_buf[first + r] = ss
+            valid[first + r] = 1
+        first = last
+
+
+@given(seed=seeds, method=st.sampled_from(["hard", "gaussian", "linear"]), ties=st.booleans(),
+       grouped=st.booleans(), dtype=st.sampled_from(["float32", "float64"]))
+def test_cuda_wrapper_plumbing_on_cpu(seed, method, ties, grouped, dtype):
+    # The torch side of the CUDA path (greedy sort order, group runs, compaction, validation, dtypes),
+    # checked without a GPU by swapping the kernel launch for an emulation of its output contract.
+    torch = pytest.importorskip("torch")
+    import wtal.ops._nms_cuda as cuda_path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cuda_path, "_launch", _emulated_kernel)
+        _check_plumbing(torch, cuda_path, seed, method, ties, grouped, dtype)
+
+
+def _check_plumbing(torch, cuda_path, seed, method, ties, grouped, dtype):
+    rng = np.random.default_rng(seed)
+    segs, scores, groups = random_proposals(rng, 4, 12, span=30.0)
+    if ties:
+        segs, scores = np.round(segs), np.round(scores * 3) / 3
+    groups = groups * 3 - 4 if grouped else None
+    kw = dict(method=method, iou_threshold=0.3, sigma=0.5, min_score=0.2, max_num=4, suppress_equal=True,
+              always_keep_top=bool(seed % 2), overlap="plus_one", length_eps=0.0)
+    want = nms(segs.astype(dtype), scores.astype(dtype), groups=groups, **kw)
+    t = getattr(torch, dtype)
+    options = dict(kw, method={"hard": 0, "gaussian": 1, "linear": 2}[method], overlap=1, max_num=4)
+    keep, kept = cuda_path._run(torch.tensor(segs, dtype=t), torch.tensor(scores, dtype=t),
+                                None if groups is None else torch.tensor(groups), t, options)
+    assert keep.dtype == torch.int64 and kept.dtype == t
+    np.testing.assert_array_equal(keep.numpy(), want[0])
+    np.testing.assert_array_equal(kept.numpy(), want[1])
+    if len(segs):
+        bad = torch.tensor(segs, dtype=t)
+        bad[0] = torch.tensor([2.0, 1.0])
+        with pytest.raises(ValueError, match="start <= end"):
+            cuda_path._run(bad, torch.tensor(scores, dtype=t), None, t, options)
 
 
 @pytest.mark.cuda

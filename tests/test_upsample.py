@@ -14,7 +14,9 @@ scipy_ndimage = pytest.importorskip("scipy.ndimage")
 
 
 def upgrade_resolution(arr, scale):
-    """DGAM ``lib/utils/utils.py`` (HAM-Net/BaSNet have the same body)."""
+    """HAM-Net ``utils/utils.py`` (DGAM's ``lib/utils/utils.py`` is the same without the scale-1 return)."""
+    if scale == 1:
+        return arr
     x = np.arange(0, arr.shape[0])
     f = scipy_interp.interp1d(x, arr, kind="linear", axis=0, fill_value="extrapolate")
     scale_x = np.arange(0, arr.shape[0], 1 / scale)
@@ -70,6 +72,13 @@ def test_upsample_matches_interp1d_bitwise(case, scale):
     y2, _ = upsample_linear(x, lengths, scale)
     assert y2.dtype == x.dtype
     np.testing.assert_array_equal(y2, ref.astype(x.dtype))
+
+
+def test_upsample_scale_one_is_identity():
+    x = np.array([[0.1, 0.7, 0.3, 9.0]], np.float32)
+    y, new = upsample_linear(x, [3], 1, dtype=np.float64)
+    np.testing.assert_array_equal(y, [[np.float32(0.1), np.float32(0.7), np.float32(0.3), 0.0]])
+    assert new.tolist() == [3]
 
 
 def test_upsample_grid_and_extrapolation():

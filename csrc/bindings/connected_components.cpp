@@ -19,8 +19,9 @@ void check_rows(const py::array& row_start, const py::array& row_len, py::ssize_
   const int64_t* l = cdata<int64_t>(row_len);
   for (py::ssize_t n = 0; n < row_len.shape(0); ++n) {
     if (l[n] < 0 || s[n] < 0 || s[n] + l[n] > signal_size) {
-      throw py::value_error("row " + std::to_string(n) + " [" + std::to_string(s[n]) + ", " + std::to_string(s[n] + l[n]) +
-                            ") lies outside signal of size " + std::to_string(signal_size) + " (lengths/offsets)");
+      throw py::value_error("row " + std::to_string(n) + " [" + std::to_string(s[n]) + ", " +
+                            std::to_string(s[n] + l[n]) + ") lies outside signal of size " +
+                            std::to_string(signal_size) + " (lengths/offsets)");
     }
   }
 }
@@ -76,18 +77,20 @@ void bind_connected_components(py::module_& m) {
       "signal is flat; row n is signal[row_start[n] : row_start[n] + lengths[n]]. offsets[p] (p = n*M + m)\n"
       "is the first output index of pair p.");
 
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_PROPOSALS_CUDA_READY)  // TEMP until the kernels land
+#ifdef WTAL_WITH_CUDA
   m.def("connected_components_cuda_temp_bytes", &cuda::connected_components_temp_bytes, py::arg("num_pairs"));
   m.def(
       "connected_components_cuda_count",
-      [](bool is_double, std::uintptr_t signal, int64_t signal_size, std::uintptr_t row_start, std::uintptr_t row_len,
-         int64_t n_rows, std::uintptr_t thresholds, int64_t n_thresholds, int64_t min_len, bool drop0,
-         std::uintptr_t meta, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t stream, int device) {
+      [](bool is_double, std::uintptr_t signal, int64_t signal_size, int64_t max_len, std::uintptr_t row_start,
+         std::uintptr_t row_len, int64_t n_rows, std::uintptr_t thresholds, int64_t n_thresholds, int64_t min_len,
+         bool drop0, std::uintptr_t meta, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t stream, int device) {
         py::gil_scoped_release nogil;
-        cuda::connected_components_count(is_double, signal, signal_size, row_start, row_len, n_rows, thresholds,
-                                         n_thresholds, min_len, drop0, meta, temp, temp_bytes, stream, device);
+        cuda::connected_components_count(is_double, signal, signal_size, max_len, row_start, row_len, n_rows,
+                                         thresholds, n_thresholds, min_len, drop0, meta, temp, temp_bytes, stream,
+                                         device);
       },
-      py::arg("is_double"), py::arg("signal"), py::arg("signal_size"), py::arg("row_start"), py::arg("lengths"),
+      py::arg("is_double"), py::arg("signal"), py::arg("signal_size"), py::arg("max_len"), py::arg("row_start"),
+      py::arg("lengths"),
       py::arg("n_rows"), py::arg("thresholds"), py::arg("n_thresholds"), py::arg("min_len"),
       py::arg("drop_index0_only_runs"), py::arg("meta"), py::arg("temp"), py::arg("temp_bytes"), py::arg("stream"),
       py::arg("device"));

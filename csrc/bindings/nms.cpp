@@ -78,8 +78,12 @@ void bind_nms(py::module_& m) {
                                std::string(py::str(segments.dtype())) + " and " +
                                std::string(py::str(scores.dtype())));
         }
-        if (py::dtype::of<float>().is(segments.dtype())) return nms_impl<float>(segments, scores, groups, o, num_threads);
-        if (py::dtype::of<double>().is(segments.dtype())) return nms_impl<double>(segments, scores, groups, o, num_threads);
+        if (py::dtype::of<float>().is(segments.dtype())) {
+          return nms_impl<float>(segments, scores, groups, o, num_threads);
+        }
+        if (py::dtype::of<double>().is(segments.dtype())) {
+          return nms_impl<double>(segments, scores, groups, o, num_threads);
+        }
         throw py::type_error("segments must have dtype float32 or float64, got " +
                              std::string(py::str(segments.dtype())));
       },

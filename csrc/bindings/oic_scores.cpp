@@ -34,7 +34,9 @@ void bind_oic_scores(py::module_& m) {
         check_array<int64_t>(rows, "rows", 1);
         check_array<int64_t>(starts, "starts", 1);
         check_array<int64_t>(ends, "ends", 1);
-        if (row_start.shape(0) != row_len.shape(0)) throw py::value_error("row_start and lengths must have the same size");
+        if (row_start.shape(0) != row_len.shape(0)) {
+          throw py::value_error("row_start and lengths must have the same size");
+        }
         const py::ssize_t S = rows.shape(0);
         if (starts.shape(0) != S || ends.shape(0) != S) {
           throw py::value_error("rows, starts and ends must have the same size, got " + shape_str(rows) + ", " +
@@ -64,7 +66,7 @@ void bind_oic_scores(py::module_& m) {
       py::arg("variant"), py::arg("outer_ratio"), py::arg("outer_weight"), py::arg("num_threads") = 0,
       "Outer-inner contrast score per segment; cas is flat, row r is cas[row_start[r] : row_start[r] + lengths[r]].");
 
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_PROPOSALS_CUDA_READY)  // TEMP until the kernels land
+#ifdef WTAL_WITH_CUDA
   m.def("oic_scores_cuda_temp_bytes", &cuda::oic_scores_temp_bytes, py::arg("is_double"), py::arg("n_rows"),
         py::arg("width"));
   m.def(

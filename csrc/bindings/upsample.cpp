@@ -90,7 +90,7 @@ void bind_upsample(py::module_& m) {
       py::arg("x"), py::arg("lengths"), py::arg("weights"), py::arg("num_threads") = 0,
       "scipy.ndimage.correlate1d(row[:L], weights, mode='reflect') per row (symmetric weights); tail copied.");
 
-#if defined(WTAL_WITH_CUDA) && defined(WTAL_PROPOSALS_CUDA_READY)  // TEMP until the kernels land
+#ifdef WTAL_WITH_CUDA
   m.def(
       "upsample_linear_cuda",
       [](int in_dtype, int out_dtype, std::uintptr_t x, std::uintptr_t lengths, int64_t N, int64_t T, int64_t scale,

@@ -63,10 +63,13 @@ inline void for_each_run(const T* x, int64_t len, double thr, const CCOptions& o
 
 template <typename T>
 void check_row(const T* x, int64_t len, int64_t n) {
-  if (len < 0) throw std::invalid_argument("lengths must be >= 0, got " + std::to_string(len) + " for row " + std::to_string(n));
+  if (len < 0) {
+    throw std::invalid_argument("lengths must be >= 0, got " + std::to_string(len) + " for row " + std::to_string(n));
+  }
   for (int64_t t = 0; t < len; ++t) {
     if (std::isnan(x[t])) {
-      throw std::invalid_argument("signal contains NaN (row " + std::to_string(n) + ", position " + std::to_string(t) + ")");
+      throw std::invalid_argument("signal contains NaN (row " + std::to_string(n) + ", position " +
+                                  std::to_string(t) + ")");
     }
   }
 }

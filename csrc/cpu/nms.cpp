@@ -20,72 +20,182 @@ struct Candidate {
 };
 
 // Greedy order: higher score first, ties to the lower input index (stable).
-inline bool ranks_before(const Candidate& a, const Candidate& b) {
-  return a.score > b.score || (a.score == b.score && a.index < b.index);
+inline bool ranks_before(double sa, int64_t ia, double sb, int64_t ib) {
+  return sa > sb || (sa == sb && ia < ib);
 }
 
 inline bool below_min(const NmsOptions& o, double score) { return o.has_min_score && score < o.min_score; }
 
-// Hard NMS: scores never change, so one sort gives the greedy order. Suppressed candidates are removed
-// (as in ActionFormer's nms_1d_cpu and BaSNet/UM/FAC-Net), not zeroed.
-int64_t hard_group(std::vector<Candidate>& c, const NmsOptions& o, int64_t* keep, double* out_scores) {
-  std::sort(c.begin(), c.end(), ranks_before);
-  const int64_t n = static_cast<int64_t>(c.size());
-  std::vector<char> alive(n, 1);
-  int64_t kept = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (!alive[i]) continue;
-    if (o.max_num > 0 && kept >= o.max_num) break;
-    if (below_min(o, c[i].score) && !(kept == 0 && o.always_keep_top)) break;  // sorted: the rest are lower
-    keep[kept] = c[i].index;
-    out_scores[kept] = c[i].score;
-    ++kept;
-    const double si = c[i].start, ei = c[i].end;
-    for (int64_t j = i + 1; j < n; ++j) {
-      if (!alive[j]) continue;
-      const double ov = nms_overlap(o.overlap, si, ei, c[j].start, c[j].end, o.length_eps);
-      if (nms_hits(ov, o.iou_threshold, o.suppress_equal)) alive[j] = 0;
+// One group, candidates sorted by start. Only candidates whose start lies in a window around the selected
+// segment can have a nonzero overlap with it (see `window`); all others have overlap exactly 0, which
+// neither suppresses them (unless the threshold itself is 0, handled separately) nor changes their score
+// (both soft weights are exactly 1 at overlap 0). Visiting only the window therefore gives bit-identical
+// results to the all-pairs loop of the repositories, in O(n log n + overlapping pairs) instead of O(n^2).
+class Group {
+ public:
+  Group(std::vector<Candidate>& c, const NmsOptions& o) : o_(o), n_(static_cast<int64_t>(c.size())) {
+    std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+    st_.resize(n_);
+    en_.resize(n_);
+    sc_.resize(n_);
+    idx_.resize(n_);
+    alive_.assign(n_, 1);
+    max_len_ = 0.0;
+    for (int64_t p = 0; p < n_; ++p) {
+      st_[p] = c[p].start;
+      en_[p] = c[p].end;
+      sc_[p] = c[p].score;
+      idx_[p] = c[p].index;
+      max_len_ = std::max(max_len_, en_[p] - st_[p]);
     }
+    // +1 conventions see segments up to 1 apart; everything else needs a positive intersection.
+    reach_ = o.overlap == NmsOverlap::kIoU ? 0.0 : 1.0;
   }
-  return kept;
-}
 
-// Soft NMS: the argmax of the current scores is selected each step; every remaining candidate is decayed
-// and, when min_score is set, discarded as soon as it falls below it (ActionFormer's softnms_1d_cpu order
-// of operations; HAM-Net's soft_nms is the case without min_score).
-int64_t soft_group(std::vector<Candidate>& c, const NmsOptions& o, int64_t* keep, double* out_scores) {
-  int64_t kept = 0;
-  while (!c.empty()) {
-    if (o.max_num > 0 && kept >= o.max_num) break;
-    size_t best = 0;
-    for (size_t k = 1; k < c.size(); ++k) {
-      if (ranks_before(c[k], c[best])) best = k;
-    }
-    const Candidate sel = c[best];
-    if (below_min(o, sel.score) && !(kept == 0 && o.always_keep_top)) break;
-    keep[kept] = sel.index;
-    out_scores[kept] = sel.score;
-    ++kept;
-    c[best] = c.back();
-    c.pop_back();
-    for (size_t k = 0; k < c.size();) {
-      Candidate& cand = c[k];
-      // Both weights are exactly 1 at overlap 0 (exp(-0) and 1 - 0), so non-overlapping candidates keep
-      // their score bit for bit and the exp is skipped for them without changing any result.
-      const double ov = nms_overlap(o.overlap, sel.start, sel.end, cand.start, cand.end, o.length_eps);
-      if (ov != 0.0) {
-        cand.score *= nms_weight(o.method, ov, o.iou_threshold, o.suppress_equal, o.sigma);
-      }
-      if (below_min(o, cand.score)) {
-        cand = c.back();
-        c.pop_back();
-      } else {
-        ++k;
+  int64_t hard(int64_t* keep, double* out_scores) {
+    std::vector<int64_t> order(n_);
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::sort(order.begin(), order.end(),
+              [this](int64_t a, int64_t b) { return ranks_before(sc_[a], idx_[a], sc_[b], idx_[b]); });
+    // A threshold that overlap 0 already reaches suppresses every other candidate of the group.
+    const bool zero_hits = nms_hits(0.0, o_.iou_threshold, o_.suppress_equal);
+    int64_t kept = 0;
+    for (const int64_t i : order) {
+      if (!alive_[i]) continue;
+      if (o_.max_num > 0 && kept >= o_.max_num) break;
+      if (below_min(o_, sc_[i]) && !(kept == 0 && o_.always_keep_top)) break;  // sorted: the rest are lower
+      keep[kept] = idx_[i];
+      out_scores[kept] = sc_[i];
+      ++kept;
+      alive_[i] = 0;
+      if (zero_hits) break;
+      int64_t lo, hi;
+      window(i, &lo, &hi);
+      for (int64_t j = lo; j < hi; ++j) {
+        if (!alive_[j]) continue;
+        const double ov = nms_overlap(o_.overlap, st_[i], en_[i], st_[j], en_[j], o_.length_eps);
+        if (nms_hits(ov, o_.iou_threshold, o_.suppress_equal)) alive_[j] = 0;
       }
     }
+    return kept;
   }
-  return kept;
-}
+
+  // Soft NMS (ActionFormer softnms_1d_cpu order of operations; HAM-Net soft_nms without min_score):
+  // select the argmax of the current scores, decay every remaining candidate, and when min_score is set
+  // discard each candidate as soon as its score is below it. The argmax comes from an indexed max-heap
+  // ordered by each candidate's key (score when last placed). Decays that lower a score leave the key as
+  // an upper bound and are re-placed only if the candidate reaches the top (lazy); decays that raise a
+  // (negative) score are re-placed at once, so the top's key is always >= every current score.
+  int64_t soft(int64_t* keep, double* out_scores) {
+    heap_.resize(n_);
+    where_.resize(n_);
+    key_ = sc_;
+    for (int64_t p = 0; p < n_; ++p) heap_[p] = where_[p] = p;
+    size_ = n_;
+    for (int64_t h = size_ / 2 - 1; h >= 0; --h) sift_down(h);
+    int64_t kept = 0;
+    while (size_ > 0) {
+      if (o_.max_num > 0 && kept >= o_.max_num) break;
+      int64_t i = heap_[0];
+      while (key_[i] != sc_[i]) {  // stale: refresh and let the true maximum surface
+        key_[i] = sc_[i];
+        sift_down(0);
+        i = heap_[0];
+      }
+      if (below_min(o_, sc_[i]) && !(kept == 0 && o_.always_keep_top)) break;
+      keep[kept] = idx_[i];
+      out_scores[kept] = sc_[i];
+      ++kept;
+      erase(i);
+      int64_t lo, hi;
+      window(i, &lo, &hi);
+      for (int64_t j = lo; j < hi; ++j) {
+        if (!alive_[j]) continue;
+        const double ov = nms_overlap(o_.overlap, st_[i], en_[i], st_[j], en_[j], o_.length_eps);
+        if (ov == 0.0) continue;
+        sc_[j] *= nms_weight(o_.method, ov, o_.iou_threshold, o_.suppress_equal, o_.sigma);
+        if (below_min(o_, sc_[j])) {
+          erase(j);
+        } else if (sc_[j] > key_[j]) {
+          key_[j] = sc_[j];
+          sift_up(where_[j]);
+        }
+      }
+      if (kept == 1 && o_.has_min_score) {
+        // The repositories test every remaining candidate after each selection; undecayed ones can only
+        // fail the first time, so one sweep after the first selection is equivalent.
+        for (int64_t j = 0; j < n_; ++j) {
+          if (alive_[j] && below_min(o_, sc_[j])) erase(j);
+        }
+      }
+    }
+    return kept;
+  }
+
+ private:
+  // [lo, hi) of start-sorted positions that may overlap segment i (a superset; exact overlap decides).
+  // Upper side: a candidate starting after end_i (+1 for the plus-one measures) has intersection <= 0
+  // even after rounding. Lower side: one starting more than max_len (+1) before start_i ends before it;
+  // the slack absorbs rounding in max_len and in the bound itself.
+  void window(int64_t i, int64_t* lo, int64_t* hi) const {
+    const double upper = en_[i] + reach_;
+    const double slack = 1e-6 * (1.0 + std::fabs(st_[i]) + max_len_);
+    const double lower = st_[i] - max_len_ - reach_ - slack;
+    *lo = std::lower_bound(st_.begin(), st_.end(), lower) - st_.begin();
+    *hi = std::upper_bound(st_.begin(), st_.end(), upper) - st_.begin();
+  }
+
+  bool above(int64_t a, int64_t b) const { return ranks_before(key_[a], idx_[a], key_[b], idx_[b]); }
+
+  void place(int64_t h, int64_t p) {
+    heap_[h] = p;
+    where_[p] = h;
+  }
+
+  void sift_up(int64_t h) {
+    const int64_t p = heap_[h];
+    while (h > 0) {
+      const int64_t parent = (h - 1) / 2;
+      if (!above(p, heap_[parent])) break;
+      place(h, heap_[parent]);
+      h = parent;
+    }
+    place(h, p);
+  }
+
+  void sift_down(int64_t h) {
+    const int64_t p = heap_[h];
+    while (true) {
+      int64_t child = 2 * h + 1;
+      if (child >= size_) break;
+      if (child + 1 < size_ && above(heap_[child + 1], heap_[child])) ++child;
+      if (!above(heap_[child], p)) break;
+      place(h, heap_[child]);
+      h = child;
+    }
+    place(h, p);
+  }
+
+  void erase(int64_t p) {
+    alive_[p] = 0;
+    const int64_t h = where_[p];
+    --size_;
+    if (h == size_) return;
+    const int64_t moved = heap_[size_];
+    place(h, moved);
+    sift_up(h);
+    sift_down(where_[moved]);
+  }
+
+  const NmsOptions& o_;
+  int64_t n_;
+  std::vector<double> st_, en_, sc_, key_;
+  std::vector<int64_t> idx_;
+  std::vector<char> alive_;
+  std::vector<int64_t> heap_, where_;
+  int64_t size_ = 0;
+  double max_len_ = 0.0, reach_ = 0.0;
+};
 
 template <typename T>
 void validate(const T* segments, const T* scores, int64_t n) {
@@ -140,8 +250,9 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
       cand.push_back({static_cast<double>(segments[2 * i]), static_cast<double>(segments[2 * i + 1]),
                       static_cast<double>(scores[i]), i});
     }
-    counts[g] = o.method == NmsMethod::kHard ? hard_group(cand, o, keep + lo, kept_scores + lo)
-                                             : soft_group(cand, o, keep + lo, kept_scores + lo);
+    Group group(cand, o);
+    counts[g] = o.method == NmsMethod::kHard ? group.hard(keep + lo, kept_scores + lo)
+                                             : group.soft(keep + lo, kept_scores + lo);
   };
 
   int64_t nthreads = num_threads > 0 ? num_threads : static_cast<int64_t>(std::thread::hardware_concurrency());

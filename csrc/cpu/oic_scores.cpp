@@ -5,7 +5,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 namespace wtal::cpu {
@@ -53,75 +52,25 @@ inline DD dd_add(DD a, double x) {
   return DD{s, a.lo + err};
 }
 
-// Prefix sums of one row: float32 rows accumulate in double (exact to ~1e-16 * T relative), float64
-// rows in double-double so that sum[a, b) keeps ~1e-16 relative accuracy even for long rows.
+// Prefix sums of one row in double-double: sum[a, b) then has ~1e-16 relative error with respect to
+// the window's own magnitude plus ~1e-32 of the row's, so a small-valued window after large values
+// (softmax tails, long rows, offsets) keeps its accuracy, which a plain float64 prefix sum loses.
 template <typename T>
 struct Prefix {
-  using Acc = std::conditional_t<std::is_same_v<T, float>, double, DD>;
-  std::vector<Acc> p;
+  std::vector<DD> p;
   void build(const T* x, int64_t len) {
     p.resize(static_cast<size_t>(len) + 1);
-    Acc acc{};
+    DD acc{};
     p[0] = acc;
     for (int64_t t = 0; t < len; ++t) {
-      if constexpr (std::is_same_v<Acc, double>) acc += static_cast<double>(x[t]);
-      else acc = dd_add(acc, static_cast<double>(x[t]));
+      acc = dd_add(acc, static_cast<double>(x[t]));
       p[t + 1] = acc;
     }
   }
   double sum(int64_t a, int64_t b) const {  // sum of x[a, b), b >= a
-    if constexpr (std::is_same_v<Acc, double>) return p[b] - p[a];
-    else return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
+    return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
   }
 };
-
-inline int64_t py_int(double v) { return static_cast<int64_t>(v); }  // truncation toward zero, as int()
-
-template <typename T>
-double score_one(const Prefix<T>& P, int64_t L, int64_t s, int64_t e, const OicParams& prm) {
-  const int64_t n = e - s;
-  const double r = prm.outer_ratio, w = prm.outer_weight;
-  switch (prm.variant) {
-    case OicVariant::hamnet: {
-      const double inner = P.sum(s, e) / static_cast<double>(n);
-      const int64_t os = std::max<int64_t>(0, py_int(static_cast<double>(s) - r * static_cast<double>(n)));
-      const int64_t oe = std::min<int64_t>(L - 1, py_int(static_cast<double>(e - 1) + r * static_cast<double>(n))) + 1;
-      const int64_t nl = std::max<int64_t>(0, s - os), nr = std::max<int64_t>(0, oe - e);
-      double outer = 0.0;
-      if (nl + nr > 0) {
-        outer = ((nl ? P.sum(os, s) : 0.0) + (nr ? P.sum(e, oe) : 0.0)) / static_cast<double>(nl + nr);
-      }
-      return inner - w * outer;
-    }
-    case OicVariant::facnet: {
-      const int64_t ie = std::min(e + 1, L);
-      const double inner = P.sum(s, ie) / static_cast<double>(ie - s);
-      const int64_t os = std::max<int64_t>(0, py_int(static_cast<double>(s) - r * static_cast<double>(n)));
-      const int64_t oe = std::min<int64_t>(L - 1, py_int((static_cast<double>(e) + r * static_cast<double>(n)) + 1.0));
-      const int64_t nl = std::max<int64_t>(0, s - os), nr = std::max<int64_t>(0, oe - (e + 1));
-      double outer = 0.0;
-      if (nl + nr > 0) {
-        outer = ((nl ? P.sum(os, s) : 0.0) + (nr ? P.sum(e + 1, oe) : 0.0)) / static_cast<double>(nl + nr);
-      }
-      return inner - w * outer;
-    }
-    case OicVariant::bm:
-    default: {
-      const double inner = P.sum(s, e) / static_cast<double>(n);
-      const int64_t k = py_int(r * static_cast<double>(n)) + 1;
-      double left = 0.0, right = 0.0;
-      if (s > 0) {
-        const int64_t a = std::max<int64_t>(0, s - k);
-        left = P.sum(a, s) / static_cast<double>(s - a);
-      }
-      if (e < L) {
-        const int64_t b = std::min<int64_t>(L, e + k);
-        right = P.sum(e, b) / static_cast<double>(b - e);
-      }
-      return inner - w * (left + right);
-    }
-  }
-}
 
 }  // namespace
 
@@ -163,13 +112,16 @@ void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, 
       const int64_t L = row_len[r];
       for (int64_t t = 0; t < L; ++t) {
         if (std::isnan(x[t])) {
-          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " + std::to_string(t) + ")");
+          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
+                                      std::to_string(t) + ")");
         }
       }
       P.build(x, L);
       for (int64_t j = first[r]; j < first[r + 1]; ++j) {
         const int64_t i = order[j];
-        out[i] = static_cast<T>(score_one(P, L, starts[i], ends[i], params));
+        out[i] = static_cast<T>(oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
+                                                  ends[i], static_cast<int>(params.variant), params.outer_ratio,
+                                                  params.outer_weight));
       }
     }
   });

@@ -11,10 +11,17 @@
 //           [max(0, int(s - r n)), s) U [e+1, min(L-1, int(e + r n + 1))); score = inner - w * outer.
 //   bm:     k = int(r n) + 1; left = mean [max(0, s-k), s) if s > 0 else 0; right = mean [e, min(L, e+k))
 //           if e < L else 0; score = inner - w * (left + right).
-// Sums use float64 prefix sums for float32 input and compensated (double-double) prefix sums for
-// float64 input, so long rows do not lose the accuracy of a direct sum.
+// Sums come from compensated (double-double) prefix sums: a window's sum has ~1e-16 relative error with
+// respect to the window's own magnitude (plus ~1e-32 of the row's), as accurate as a direct float64
+// sum even on long rows or after large values.
 #pragma once
 #include <cstdint>
+
+#if defined(__CUDACC__)
+#define WTAL_OIC_HD __host__ __device__
+#else
+#define WTAL_OIC_HD
+#endif
 
 namespace wtal::cpu {
 
@@ -26,6 +33,55 @@ struct OicParams {
   double outer_weight = 1.0;
   int num_threads = 0;
 };
+
+namespace oic_detail {
+
+WTAL_OIC_HD inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+WTAL_OIC_HD inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+// Python's int() of a float: truncation toward zero.
+WTAL_OIC_HD inline int64_t py_int(double v) { return static_cast<int64_t>(v); }
+
+// Score of segment [s, e) of a row of length L; sum(a, b) returns the float64 sum of row[a, b).
+// Shared by the CPU and CUDA kernels so both use the same float64 operations in the same order.
+template <class Sum>
+WTAL_OIC_HD inline double score(const Sum& sum, int64_t L, int64_t s, int64_t e, int variant, double r, double w) {
+  const int64_t n = e - s;
+  const double dn = static_cast<double>(n);
+  if (variant == 0) {  // hamnet
+    const double inner = sum(s, e) / dn;
+    const int64_t os = imax(0, py_int(static_cast<double>(s) - r * dn));
+    const int64_t oe = imin(L - 1, py_int(static_cast<double>(e - 1) + r * dn)) + 1;
+    const int64_t nl = imax(0, s - os), nr = imax(0, oe - e);
+    double outer = 0.0;
+    if (nl + nr > 0) outer = ((nl ? sum(os, s) : 0.0) + (nr ? sum(e, oe) : 0.0)) / static_cast<double>(nl + nr);
+    return inner - w * outer;
+  }
+  if (variant == 1) {  // facnet
+    const int64_t ie = imin(e + 1, L);
+    const double inner = sum(s, ie) / static_cast<double>(ie - s);
+    const int64_t os = imax(0, py_int(static_cast<double>(s) - r * dn));
+    const int64_t oe = imin(L - 1, py_int((static_cast<double>(e) + r * dn) + 1.0));
+    const int64_t nl = imax(0, s - os), nr = imax(0, oe - (e + 1));
+    double outer = 0.0;
+    if (nl + nr > 0) outer = ((nl ? sum(os, s) : 0.0) + (nr ? sum(e + 1, oe) : 0.0)) / static_cast<double>(nl + nr);
+    return inner - w * outer;
+  }
+  // bm
+  const double inner = sum(s, e) / dn;
+  const int64_t k = py_int(r * dn) + 1;
+  double left = 0.0, right = 0.0;
+  if (s > 0) {
+    const int64_t a = imax(0, s - k);
+    left = sum(a, s) / static_cast<double>(s - a);
+  }
+  if (e < L) {
+    const int64_t b = imin(L, e + k);
+    right = sum(e, b) / static_cast<double>(b - e);
+  }
+  return inner - w * (left + right);
+}
+
+}  // namespace oic_detail
 
 // Throws std::invalid_argument for a segment outside its row or NaN inside a used row.
 template <typename T>

@@ -58,7 +58,9 @@ void upsample_linear(const T* x, const int64_t* lengths, int64_t N, int64_t T_in
       const int64_t NL = upsampled_length(L, scale);
       new_lengths[n] = NL;
       int64_t i = 0;
-      if (L == 1) {
+      if (scale == 1) {  // HAM-Net's upgrade_resolution returns its input for scale 1
+        for (; i < L; ++i) yr[i] = static_cast<U>(xr[i]);
+      } else if (L == 1) {
         for (; i < NL; ++i) yr[i] = static_cast<U>(xr[0]);
       } else if (L >= 2) {
         for (; i < NL; ++i) {
@@ -84,7 +86,7 @@ void gaussian_smooth(const T* x, const int64_t* lengths, int64_t N, int64_t T_in
                      int64_t radius, T* y, int num_threads) {
   const double* w = weights + radius;  // w[k] for k in [-radius, radius]
   run_parallel(N, N * T_in * (radius + 1), num_threads, [&](int64_t b, int64_t e) {
-    std::vector<double> line;
+    std::vector<double> line, acc;
     for (int64_t n = b; n < e; ++n) {
       const T* xr = x + n * T_in;
       T* yr = y + n * T_in;
@@ -94,12 +96,19 @@ void gaussian_smooth(const T* x, const int64_t* lengths, int64_t N, int64_t T_in
         line.resize(static_cast<size_t>(L + 2 * radius));
         for (int64_t i = -radius; i < L + radius; ++i) line[i + radius] = static_cast<double>(xr[reflect(i, L)]);
         const double* c = line.data() + radius;
-        for (int64_t i = 0; i < L; ++i) {
-          // NI_Correlate1D's symmetric branch: centre first, then the pairs from the outside in.
-          double acc = c[i] * w[0];
-          for (int64_t k = -radius; k < 0; ++k) acc += (c[i + k] + c[i - k]) * w[k];
-          yr[i] = static_cast<T>(acc);
+        // NI_Correlate1D's symmetric branch for every output: centre first, then the pairs from the
+        // outside in. Looping over taps outside and outputs inside keeps that order per output (so the
+        // result stays bit-identical to scipy) while letting the compiler vectorise over outputs.
+        acc.resize(static_cast<size_t>(L));
+        double* a = acc.data();
+        for (int64_t i = 0; i < L; ++i) a[i] = c[i] * w[0];
+        for (int64_t k = -radius; k < 0; ++k) {
+          const double wk = w[k];
+          const double* lo = c + k;
+          const double* hi = c - k;
+          for (int64_t i = 0; i < L; ++i) a[i] += (lo[i] + hi[i]) * wk;
         }
+        for (int64_t i = 0; i < L; ++i) yr[i] = static_cast<T>(a[i]);
       }
       for (int64_t i = std::max<int64_t>(L, 0); i < T_in; ++i) yr[i] = xr[i];
     }

@@ -15,6 +15,8 @@ int64_t upsampled_length(int64_t L, int64_t scale);
 
 // y: [N, W] (W >= upsampled_length(T, scale)); positions at and beyond the row's new length are set
 // to 0. A row of length 1 is constant (interp1d needs two points; constant is the only linear fit).
+// scale 1 copies the row (HAM-Net's upgrade_resolution returns its input; interp1d at the integer
+// grid could differ from it by one rounding).
 template <typename T, typename U>
 void upsample_linear(const T* x, const int64_t* lengths, int64_t N, int64_t T_in, int64_t scale, U* y,
                      int64_t W, int64_t* new_lengths, int num_threads);

@@ -27,6 +27,45 @@ void nms(const void* segments, const void* scores, bool is_double, const int64_t
          int64_t n, const wtal::cpu::NmsOptions& options, double* scratch, uint8_t* alive, int64_t* keep,
          double* kept_scores, uint8_t* valid, std::uintptr_t stream, int device);
 
+// ---- proposals: connected_components, oic_scores, upsample_linear, gaussian_smooth ----
+// Pointers are device pointers passed as integers; `stream` is a cudaStream_t. Row n of a flat signal
+// is [row_start[n], row_start[n] + row_len[n]); lengths outside [0, max_len] or rows outside the
+// signal set bit 2 of the error flag instead of being read, NaN inside a row sets bit 1, a NaN
+// threshold bit 4.
+
+// CUB scratch bytes for connected_components_count with `num_pairs` = N * M.
+int64_t connected_components_temp_bytes(int64_t num_pairs);
+// meta: int64 [2P + 3], zero-filled by the caller: [0, P] run counts, [P + 1, 2P + 2] their exclusive
+// scan (offsets; meta[2P + 1] = total), meta[2P + 2] error flags.
+void connected_components_count(bool is_double, std::uintptr_t signal, int64_t signal_size, int64_t max_len,
+                                std::uintptr_t row_start, std::uintptr_t row_len, int64_t n_rows,
+                                std::uintptr_t thresholds, int64_t n_thresholds, int64_t min_len, bool drop0,
+                                std::uintptr_t meta, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t stream,
+                                int device);
+// Writes the runs (row, threshold_index, start, end; int64 [total]) at the offsets in meta.
+void connected_components_fill(bool is_double, std::uintptr_t signal, std::uintptr_t row_start,
+                               std::uintptr_t row_len, int64_t n_rows, std::uintptr_t thresholds,
+                               int64_t n_thresholds, int64_t min_len, bool drop0, std::uintptr_t meta,
+                               std::uintptr_t row, std::uintptr_t threshold_index, std::uintptr_t start,
+                               std::uintptr_t end, std::uintptr_t stream, int device);
+
+// Scratch bytes for oic_scores on a padded [n_rows, width] cas (row-use marks + prefix sums).
+int64_t oic_scores_temp_bytes(bool is_double, int64_t n_rows, int64_t width);
+// cas: [n_rows, width]; out: [n_segments] in cas's dtype; flag: int64 [1] zeroed by the caller
+// (bit 1 NaN in a used row, 2 length outside [0, width], 4 row index, 8 start/end order, 16 end > length).
+void oic_scores(bool is_double, std::uintptr_t cas, int64_t n_rows, int64_t width, std::uintptr_t row_len,
+                std::uintptr_t rows, std::uintptr_t starts, std::uintptr_t ends, int64_t n_segments, int variant,
+                double outer_ratio, double outer_weight, std::uintptr_t out, std::uintptr_t temp, int64_t temp_bytes,
+                std::uintptr_t flag, std::uintptr_t stream, int device);
+
+// x: [N, T]; y: [N, width]; lengths were validated by the caller.
+void upsample_linear(int in_is_double, int out_is_double, std::uintptr_t x, std::uintptr_t lengths, int64_t N,
+                     int64_t T, int64_t scale, std::uintptr_t y, int64_t width, std::uintptr_t new_lengths,
+                     std::uintptr_t stream, int device);
+// x, y: [N, T]; weights: float64 [2 * radius + 1] on the device.
+void gaussian_smooth(bool is_double, std::uintptr_t x, std::uintptr_t lengths, int64_t N, int64_t T,
+                     std::uintptr_t weights, int64_t radius, std::uintptr_t y, std::uintptr_t stream, int device);
+
 }  // namespace wtal::cuda
 
 // ---- topk_pool / hybrid_attention_pool (csrc/cuda/topk_pool.cu, hybrid_attention_pool.cu) ----

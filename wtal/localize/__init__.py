@@ -13,7 +13,21 @@ All return a columnar :class:`Detections`, ordered by video (batch order), class
 descending score, which writes ActivityNet results JSON (:meth:`Detections.write`).
 
 ``import wtal.localize`` imports neither torch nor the kernels; the profile functions import torch
-when called.
+when called (numpy inputs are wrapped as CPU tensors without a copy).
+
+Implementation notes a user may care about:
+
+* All arithmetic is float64 whatever the input dtype (the authors mix float32 model outputs with
+  float64 numpy); each profile's oracle in ``tests/localize_oracles.py`` is the authors' loop
+  re-implemented in plain Python, and the profiles match it exactly (same segments, scores within
+  1e-6 relative; the documented tie departures of HAM-Net's soft-NMS aside).
+* Ragged batches are processed per length bucket (each padded to at most ~2x its shortest video), so
+  the padded tail of a long batch is never touched; the number of Python iterations is logarithmic
+  in the length range, never one per video.
+* While a profile runs, torch's intra-op thread pool is set to 1 thread and restored afterwards (its
+  own torch ops are small; the heavy work runs in wtal's C++/CUDA kernels). This is process-global.
+* CUDA tensors stay on the GPU; the host synchronises only to size outputs (nonzero, run counts),
+  to plan the length buckets, for the NaN checks, and once at the end to build :class:`Detections`.
 """
 from __future__ import annotations
 

@@ -131,10 +131,10 @@ def valid_mask(lens_dev, T: int):
 
 
 def check_nan(x, lens_dev, name: str, rows: np.ndarray | None = None) -> None:
-    """ValueError naming ``name`` if ``x`` [N, T, ...] has NaN inside the valid prefix of a row
+    """ValueError naming ``name`` if ``x`` [N, T, ...] has NaN or inf inside the valid prefix of a row
     (``rows`` maps local rows to the caller's numbering in the message)."""
     torch = torch_mod()
-    nan = torch.isnan(x)
+    nan = ~torch.isfinite(x)
     if not bool(nan.any()):
         return
     while nan.ndim > 2:
@@ -144,12 +144,12 @@ def check_nan(x, lens_dev, name: str, rows: np.ndarray | None = None) -> None:
         r, t = (int(v) for v in torch.nonzero(bad)[0])
         if rows is not None:
             r = int(rows[r])
-        raise ValueError(f"{name} contains NaN (row {r}, position {t})")
+        raise ValueError(f"{name} contains NaN or inf (row {r}, position {t})")
 
 
 def check_nan_np(x: np.ndarray, lens_host: np.ndarray, name: str, rows: np.ndarray | None = None) -> None:
     """numpy twin of :func:`check_nan`."""
-    nan = np.isnan(x)
+    nan = ~np.isfinite(x)
     if not nan.any():
         return
     while nan.ndim > 2:
@@ -159,7 +159,7 @@ def check_nan_np(x: np.ndarray, lens_host: np.ndarray, name: str, rows: np.ndarr
         r, t = (int(v) for v in np.argwhere(bad)[0])
         if rows is not None:
             r = int(rows[r])
-        raise ValueError(f"{name} contains NaN (row {r}, position {t})")
+        raise ValueError(f"{name} contains NaN or inf (row {r}, position {t})")
 
 
 def buckets(lens_host: np.ndarray, growth: float = 2.0) -> list[tuple[np.ndarray, int]]:
@@ -226,9 +226,30 @@ def to_detections(videos: np.ndarray, classes: np.ndarray, vid, cls, t_start, t_
     return Detections._unchecked(videos[vi], classes[ci], ts, te, sc)
 
 
+# CPU tensors take the numpy fast path of canonical_order; tests turn this off to run the torch path.
+_NUMPY_ORDER_ON_CPU = True
+
+
 def canonical_order(vid, cls, score):
     """Output order of every profile: video (batch order), class index, descending score; ties keep
-    the order given (the NMS selection order)."""
+    the order given (the NMS selection order). Returns an index tensor."""
+    torch = torch_mod()
+    n = score.shape[0]
+    if n < 2:
+        return torch.arange(n, device=score.device)
+    key = vid * (int(cls.max()) + 1) + cls
+    if score.device.type == "cpu" and _NUMPY_ORDER_ON_CPU:
+        k, s = key.numpy(), score.numpy()
+        if (k[1:] >= k[:-1]).all():
+            # Keys already grouped (NMS output): only groups with a score increase need sorting.
+            bad = (k[1:] == k[:-1]) & (s[1:] > s[:-1])
+            if not bad.any():
+                return torch.arange(n)
+            bad_keys = np.unique(k[1:][bad])
+            sub = np.flatnonzero(np.isin(k, bad_keys))
+            order = np.arange(n)
+            order[sub] = sub[np.lexsort((-s[sub], k[sub]))]        # stable, within those groups
+            return torch.from_numpy(order)
+        return torch.from_numpy(np.lexsort((-s, k)))            # stable
     o = stable_argsort(score, descending=True)
-    o = o[stable_argsort(cls[o])]
-    return o[stable_argsort(vid[o])]
+    return o[stable_argsort(key[o])]

@@ -183,7 +183,7 @@ def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_f
         :class:`Detections` in seconds, ordered by video, class, then descending score.
 
     Raises:
-        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN in the valid part of an
+        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN or inf in the valid part of an
             input (the message names it).
         TypeError: non-float inputs, non-integer ``lengths``.
     """
@@ -218,8 +218,8 @@ def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_f
     for name, t in (("tcam_rgb", tr), ("tcam_flow", tf), ("attention_rgb", ar), ("attention_flow", af)):
         cm.check_nan(t, lens, name)
     for name, t in (("video_scores_rgb", vr), ("video_scores_flow", vf)):
-        if bool(torch.isnan(t).any()):
-            raise ValueError(f"{name} contains NaN")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or inf")
     if B == 0:
         return Detections.empty()
 

@@ -96,14 +96,13 @@ class FacNetConfig:
             raise ValueError("config.thresholds must be a non-empty 1-D sequence of numbers (no NaN)")
 
 
-def _stream(cas, vs, lens_host, lens, class_mask, thresholds, scale, config, name):
+def _stream(cas, vs, lens_host, lens, class_mask, thresholds, scale, config):
     """One stream of ``getActLoc``: returns (key, start, end_plus_one, score) of the NMS survivors,
     ordered by key = video * C + class, then selection order."""
-    from wtal.ops import connected_components, nms, nms_settings, oic_scores
+    from wtal.ops import connected_components, oic_scores
 
     torch = cm.torch_mod()
     dev = cas.device
-    B, T, K = cas.shape
     C = class_mask.shape[0]
     sel = (vs[:, :C] >= config.class_threshold) & class_mask[None, :]
     pb, pc = torch.nonzero(sel, as_tuple=True)
@@ -269,8 +268,8 @@ def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_sc
     class_mask = class_mask.to(dev)
     for nm_c, nm_v, c, v in streams:
         cm.check_nan(c, lens, nm_c)
-        if bool(torch.isnan(v[:, :C]).any()):
-            raise ValueError(f"{nm_v} contains NaN")
+        if not bool(torch.isfinite(v[:, :C]).all()):
+            raise ValueError(f"{nm_v} contains NaN or inf")
     if B == 0:
         return Detections.empty()
     amb = _ambiguous_arg(ambiguous, vnames, sps_host, dev) if ambiguous is not None else None
@@ -282,7 +281,7 @@ def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_sc
         rgb = two and i == 0
         scale = config.rgb_scale if rgb else 1.0
         thr = th * config.rgb_scale if rgb else th
-        key, s, e, score = _stream(c, v, lens_host, lens, class_mask, thr, scale, config, nm_c)
+        key, s, e, score = _stream(c, v, lens_host, lens, class_mask, thr, scale, config)
         if amb is not None:
             keep = ~_ambiguous_mask(key, s, e, C, amb, dev)
             key, s, e, score = key[keep], s[keep], e[keep], score[keep]

@@ -44,6 +44,10 @@ from wtal.localize.detections import Detections
 
 __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 
+# CPU tensors take the numpy partition path of hamnet_video_scores; tests turn this off to run the
+# torch path (the one CUDA tensors take) on the CPU.
+_NUMPY_TOPK_ON_CPU = True
+
 
 @dataclass(frozen=True)
 class HamNetConfig:
@@ -92,40 +96,48 @@ class HamNetConfig:
             raise ValueError("config.thresholds must be a non-empty 1-D sequence of numbers (no NaN)")
 
 
-def hamnet_video_scores(cas, att64, lens_host: np.ndarray, lens, ratio: int):
+def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
-    ``cas`` [B, T, C+1], ``att64`` [B, T] float64; the top-k mean uses ``k = max(1, len // ratio)``.
-    Computed per length bucket; raises ValueError naming ``cas`` for NaN inside the valid region."""
+    ``cas`` [B, T, C+1], ``att`` [B, T]; products and means in float64; the top-k mean uses
+    ``k = max(1, len // ratio)``. Computed per length bucket, reading only the valid part of each
+    row; raises ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
-    cpu = dev.type == "cpu"
+    cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
+    groups = cm.buckets(lens_host, 1.3)
     if cpu:
-        cas_t_np, att_np = cas.numpy().transpose(0, 2, 1), att64.numpy()
-    for idx, Tb in cm.buckets(lens_host):
+        cas_np, att_np = cas.numpy(), att.numpy()
+        # one float64 workspace for the largest bucket (fresh pages per bucket cost more than the math)
+        work = np.empty(max(len(idx) * Tb for idx, Tb in groups) * K)
+    for idx, Tb in groups:
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
         kmax = int(kb_host.max())
         if cpu:
-            # Time made the contiguous axis in the gather itself, then numpy's linear-time partition
-            # and a sort of the kmax largest only (torch has no partition; its CPU topk is ~5x
-            # slower here).
-            sub = cas_t_np[idx, :, :Tb]                                   # [nb, C+1, Tb]
-            cm.check_nan_np(sub.transpose(0, 2, 1), lb_host, "cas", rows=idx)
-            sub = np.multiply(sub, att_np[idx, None, :Tb], dtype=np.float64)
-            np.copyto(sub, -np.inf, where=np.arange(Tb)[None, None, :] >= lb_host[:, None, None])
-            top = np.partition(sub, Tb - kmax, axis=-1)[..., Tb - kmax:]
-            top = np.cumsum(np.sort(np.negative(top), axis=-1), axis=-1)  # -(descending cumsum)
-            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=-1)[..., 0]
+            # numpy's linear-time partition over time, then a sort of the kmax largest only (torch has
+            # no partition; its CPU topk is several times slower). The padded tail is -inf.
+            sub, ab = cas_np[idx, :Tb], att_np[idx, :Tb].astype(np.float64)
+            cm.check_nan_np(ab, lb_host, "attention", rows=idx)
+            cm.check_nan_np(sub, lb_host, "cas", rows=idx)
+            prod = work[:sub.size].reshape(sub.shape)
+            np.multiply(sub, ab[..., None], out=prod)
+            prod[np.arange(Tb)[None, :] >= lb_host[:, None]] = -np.inf   # padded (video, time) rows
+            prod.partition(Tb - kmax, axis=1)                # in place: no copy
+            top = prod[:, Tb - kmax:]
+            top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
+            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=1)[:, 0]
             pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
             continue
         idx_t = torch.from_numpy(idx).to(dev)
         sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
+        ab = att[:, :Tb].index_select(0, idx_t).to(torch.float64)
         lb = lens.index_select(0, idx_t)
+        cm.check_nan(ab, lb, "attention", rows=idx)
         cm.check_nan(sub, lb, "cas", rows=idx)
-        sub = (sub * att64[:, :Tb].index_select(0, idx_t)[..., None]).transpose(1, 2)
+        sub = (sub * ab[..., None]).transpose(1, 2)
         valid = torch.arange(Tb, device=dev)[None, :] < lb[:, None]
         sub = sub.masked_fill(~valid[:, None, :], float("-inf"))
         top = torch.topk(sub, kmax, dim=-1).values.cumsum(-1)
@@ -157,7 +169,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
         :class:`Detections` in seconds, ordered by video, class, then descending score.
 
     Raises:
-        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN in the valid part of
+        ValueError: shapes that disagree, ``lengths`` outside ``[1, T]``, NaN or inf in the valid part of
             ``cas`` or ``attention`` (the message names the input), bad names or config values.
         TypeError: non-float ``cas``/``attention``, non-integer ``lengths``.
     """
@@ -184,11 +196,9 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     if B == 0 or T == 0:
         return Detections.empty()
     a = a.contiguous()
-    cm.check_nan(a, lens, "attention")
-    a64 = a.to(torch.float64)
 
     # 1-2: suppressed CAS and video scores, one length bucket at a time (never the padded tail).
-    video_score = hamnet_video_scores(x, a64, lens_host, lens, config.ratio)[:, :C]
+    video_score = hamnet_video_scores(x, a, lens_host, lens, config.ratio)[:, :C]
 
     # 3: (video, class) pairs, row-major.
     pb, pc = torch.nonzero(video_score >= config.class_threshold, as_tuple=True)
@@ -212,17 +222,17 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     # 5: OIC on s[:, :, c] of each pair, one length bucket of pairs at a time.
     score = torch.empty(S, dtype=torch.float64, device=dev)
     pb_host = pb.cpu().numpy()
-    local = torch.full((P,), -1, dtype=torch.int64, device=dev)
+    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
     for idx, Tb in cm.buckets(lens_host[pb_host]):
         idx_t = torch.from_numpy(idx).to(dev)
         bi = pb[idx_t]
-        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a64[bi, :Tb]
-        local[idx_t] = torch.arange(idx.shape[0], device=dev)
-        loc = local[owner]
-        m = torch.nonzero(loc >= 0, as_tuple=True)[0]
-        score[m] = oic_scores(rows, lens[bi], loc[m], starts[m], ends[m], variant="hamnet",
+        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
+        if local.shape[0] == 0:
+            continue
+        m = pair_first[idx_t][local] + within_b
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
+        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
                               outer_ratio=config.outer_ratio, outer_weight=1.0)
-        local[idx_t] = -1
     score = score + config.gamma * video_score[pb, pc][owner]
 
     # 6-7: seconds, then one batched soft-NMS over all (video, class) groups.

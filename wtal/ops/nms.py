@@ -72,14 +72,25 @@ NMS_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def nms_settings(name: str) -> dict[str, Any]:
+_NMS_KEYWORDS = ("iou_threshold", "method", "sigma", "min_score", "max_num", "overlap", "suppress_equal",
+                 "always_keep_top", "length_eps")
+
+
+def nms_settings(name: str, **overrides: Any) -> dict[str, Any]:
     """Keyword arguments of :func:`nms` that reproduce a repository's NMS (see the module table).
 
     Returns a fresh dict, e.g. ``nms_settings("hamnet") == {"method": "gaussian", "overlap": "plus_one",
-    "iou_threshold": 0.7, "sigma": 0.3, "suppress_equal": False}``; override entries as needed.
+    "iou_threshold": 0.7, "sigma": 0.3, "suppress_equal": False}``; ``overrides`` replace entries
+    (``nms_settings("um", iou_threshold=0.5)``). Use as ``nms(segs, scores, groups=g, **settings)``.
+
+    Raises:
+        ValueError: unknown preset ``name`` or an override that is not an :func:`nms` keyword.
     """
     check_choice(name, "name", tuple(NMS_PRESETS))
-    return dict(NMS_PRESETS[name])
+    unknown = sorted(set(overrides) - set(_NMS_KEYWORDS))
+    if unknown:
+        raise ValueError(f"overrides must be nms keywords {list(_NMS_KEYWORDS)}, got {unknown}")
+    return {**NMS_PRESETS[name], **overrides}
 
 
 def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard", sigma: float = 0.5,
@@ -125,6 +136,10 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     ``length_eps == 0``). An overlap exactly equal to the threshold is suppressed iff ``suppress_equal``.
     Hard NMS removes suppressed candidates (it does not keep them with score 0). Empty input gives empty
     outputs.
+
+    Cost: CPU, per group O(n log n + pairs that overlap) (candidates farther apart than the longest segment
+    are never compared; their overlap is 0), groups spread over threads. CUDA, one thread block per group,
+    O(n * selections / 256) per group: many groups run concurrently, one huge group uses one SM.
 
     Raises:
         ValueError: shapes disagree, NaN/inf in ``segments`` or ``scores``, a reversed segment

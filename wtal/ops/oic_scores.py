@@ -79,9 +79,11 @@ def oic_scores(cas: Any, lengths: Any, rows: Any, starts: Any, ends: Any, *, var
         outer_weight: weight of the outer term (HAM-Net 1.0, FAC-Net 0.6, BM 0.3).
 
     Returns:
-        ``[S]`` scores in ``cas``'s dtype, as numpy or torch like ``cas``. Sums come from float64
-        prefix sums (compensated for float64 input), so they agree with a direct float64 mean to
-        ~1e-15 relative to the magnitude of the terms even on long rows.
+        ``[S]`` scores in ``cas``'s dtype, as numpy or torch like ``cas``. Sums come from
+        compensated (double-double) prefix sums, so they agree with a direct float64 mean to
+        ~1e-15 relative to the magnitude of the terms even on long rows. On CUDA the prefix sums
+        need a scratch buffer of ``16 * R * (T + 1)`` bytes (only rows used by a segment are summed),
+        and the call synchronises once to report bad input.
 
     Raises:
         ValueError: shapes that disagree, a segment outside its row, reversed/empty segments,

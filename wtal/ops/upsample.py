@@ -8,7 +8,6 @@ grid of ``upgrade_resolution`` in DGAM (``lib/utils/utils.py``) and HAM-Net/BaSN
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -95,7 +94,9 @@ def upsample_linear(x: Any, lengths: Any, scale: int, *, dtype: Any = None) -> t
         every scale <= 64 but 49) and ``new_lengths[n] = upsampled_length(lengths[n], scale)``. Row n
         holds ``f(np.arange(0, L, 1 / scale))``, so the last ``scale - 1`` values extrapolate the last
         segment linearly, as in the authors' code; positions from ``new_lengths[n]`` on are 0. A row of
-        length 1 is constant (scipy refuses it); a row of length 0 stays empty.
+        length 1 is constant (scipy refuses it); a row of length 0 stays empty. ``scale=1`` copies
+        the rows, as HAM-Net's ``upgrade_resolution`` does (``if scale == 1: return arr``; evaluating
+        interp1d on the integer grid could change a value by one rounding).
 
     Raises:
         ValueError: ``scale < 1``, ``lengths`` outside ``[0, T]`` or of the wrong size, NaN in a row.
