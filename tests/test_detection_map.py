@@ -164,8 +164,11 @@ def test_actionformer_preset_matches_reference(case):
 def test_class_order_independence(case, rnd):
     gt, preds, thr = case
     a = run(gt, preds, thr)
-    gt2 = list(gt)
-    rnd.shuffle(gt2)  # changes first-appearance order of classes (and GT row order)
+    labels = sorted({g[3] for g in gt})
+    rnd.shuffle(labels)
+    # New first-appearance order of the classes; each class keeps its GT row order (which decides the
+    # order of equal-tIoU candidates and so may legitimately change the matching).
+    gt2 = sorted(gt, key=lambda g: labels.index(g[3]))
     b = run(gt2, preds, thr)
     pa = dict(zip(a.classes, a.ap.T.tolist()))
     pb = dict(zip(b.classes, b.ap.T.tolist()))
@@ -644,3 +647,97 @@ def test_json_paths_and_results_roundtrip(tmp_path, thumos_gt):
     d = a.to_dict()
     assert set(d) == {"tiou", "mAP", "average_mAP", "ap"} and len(d["ap"]) == 20
     assert "mAP (%)" in a.to_table() and a.classes[0] in a.to_table(per_class=True)
+
+
+@pytest.mark.parametrize("variant", ["anet", "wtalc", "facnet"])
+def test_large_classes_with_ties_and_special_scores(variant):
+    """Classes with hundreds of predictions (the kernel's radix-sort path) and heavy score ties."""
+    rng = np.random.default_rng(11)
+    # videos 0-5 have GT (class c1 only on even videos), 6-7 none: many predictions can never match and
+    # tie with ones that can
+    gt = [(f"v{v}", float(s), float(s + 4), f"c{c}") for v in range(6) for c in range(2) for s in range(0, 40, 8)
+          if c == 0 or v % 2 == 0]
+    specials = [0.0, -0.0, -1.5, 2.0, 0.25, 0.5] + ([math.inf, -math.inf, math.nan] if variant == "anet" else [])
+    preds = []
+    for _ in range(400):
+        v, c = rng.integers(8), rng.integers(2)
+        s = float(rng.integers(0, 40))
+        if variant != "anet":
+            s = float(int(round(s * 25 / 16)))
+        preds.append((f"v{v}", s, s + float(rng.integers(2, 8)), f"c{c}", float(specials[rng.integers(len(specials))])))
+    thr = [0.1, 0.3, 0.5, 0.7]
+    kw = dict(official_compat=True) if variant == "anet" else dict(preset=variant, prediction_units="snippets")
+    for policy in ("stable", "numpy"):
+        r = run(gt, preds, thr, tie_policy=policy, **kw)
+        assert_same(r, reference_map(gt, preds, thr, variant=variant, tie_policy=policy))
+
+
+def test_more_than_64_thresholds_and_kernel_threads():
+    rng = np.random.default_rng(5)
+    gt, preds = _synthetic(rng, 12, 3, 150)
+    thr = list(np.linspace(0.0, 1.0, 70))
+    ref = reference_map(gt, preds, thr)
+    for threads in (1, 2, 3):
+        assert_same(evaluate_detection(gt_cols(gt), pred_cols(preds), tiou_thresholds=thr, num_threads=threads), ref)
+    with pytest.raises(ValueError, match="prediction row 0"):
+        z, i = np.zeros(1), np.zeros(1, dtype=np.int64)
+        _C.detection_map(i, i, z, z, i, i + 7, z, z, z, None, z, 1, 1)
+
+
+def test_wtalc_and_facnet_presets_on_real_thumos14_reduced():
+    """W-TALC's own annotation files and Ambiguous_test.txt; predictions in snippets as W-TALC makes them."""
+    from wtal.eval.io import ground_truth_from_wtalc, load_ambiguous
+
+    folder = os.path.join(DATA, "thumos14_reduced")
+    g = ground_truth_from_wtalc(folder, "test")
+    amb = load_ambiguous(os.path.join(folder, "Ambiguous_test.txt"))
+    videos = sorted(set(g["video"].tolist()))[:45]  # a subset keeps the pure-Python reference quick
+    keep = np.isin(g["video"], videos)
+    gt_rows = [r for r, k in zip(zip(g["video"].tolist(), g["t_start"].tolist(), g["t_end"].tolist(),
+                                     g["label"].tolist()), keep) if k]
+    rng = np.random.default_rng(2)
+    f = 25 / 16
+    classes = sorted({r[3] for r in gt_rows})
+    preds = []
+    for v, s, e, lab in gt_rows:
+        for _ in range(2):
+            a = int(round(s * f)) + int(rng.integers(-3, 4))
+            b = int(round(e * f)) + int(rng.integers(-3, 4))
+            if b - a >= 2:
+                lab2 = lab if rng.random() < 0.8 else classes[rng.integers(len(classes))]
+                preds.append((v, float(a), float(b), lab2, float(rng.random())))
+    preds.append(("video_test_9999999", 0.0, 10.0, classes[0], 0.99))  # a video without GT: not evaluated
+    amb_rows = list(zip(amb["video"].tolist(), amb["t_start"].tolist(), amb["t_end"].tolist()))
+    kept = wtalc_filter_ambiguous(preds, amb_rows)
+    assert 0 < len(preds) - len(kept)  # the real ambiguous list removes some predictions here
+    for variant, thr in (("wtalc", [0.1, 0.2, 0.3, 0.4, 0.5]), ("facnet", [0.1, 0.3, 0.5, 0.7])):
+        r = evaluate_detection(gt_cols(gt_rows), pred_cols(preds), tiou_thresholds=thr, preset=variant,
+                               prediction_units="snippets",
+                               ambiguous=os.path.join(folder, "Ambiguous_test.txt"))
+        ref = reference_map(gt_rows, kept, thr, variant=variant)
+        np.testing.assert_allclose(r.ap, ref["ap"], rtol=0, atol=1e-12)
+        assert r.classes == ref["classes"] and 0.2 < r.average_mAP < 1
+
+
+@pytest.mark.parametrize("kind", ["object", "unicode", "int"])
+def test_factorize_codes_first_appearance(kind):
+    rng = np.random.default_rng(9)
+    vals = rng.integers(0, 3000, 20000)  # > 1024 distinct values: the table grows
+    if kind == "int":
+        a = vals.astype(np.int64)
+    else:
+        # distinct str objects with equal text (built separately) must still be identified by the caller
+        strs = [f"video_{v}" for v in vals.tolist()]
+        a = np.array(strs, dtype=object if kind == "object" else str)
+    codes, first = _C.factorize(a)
+    uniq = list(dict.fromkeys(a.tolist()))
+    if kind == "object":  # identity-based: map the distinct objects back through their text
+        pos = {t: i for i, t in enumerate(uniq)}
+        texts = a[first].tolist()
+        np.testing.assert_array_equal(np.array([pos[t] for t in texts])[codes],
+                                      np.array([pos[t] for t in a.tolist()]))
+        assert len(first) == len(strs)  # every row holds its own object here
+    else:
+        assert len(first) == len(uniq)
+        np.testing.assert_array_equal(a[first], np.array(uniq, dtype=a.dtype))
+        np.testing.assert_array_equal(a[first][codes], a)

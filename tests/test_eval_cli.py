@@ -180,6 +180,45 @@ def test_real_thumos14_known_ap(run_wtal, tmp_path):
     assert classes[0] in proc.stdout and classes[-1] in proc.stdout
 
 
+def test_real_thumos14_noisy_predictions_match_reference(run_wtal, tmp_path):
+    """String-segment GT file -> CLI -> METRICS.json equals the pure-Python reference evaluator
+    (tests/reference_eval.py) fed from a plain ``json.load`` + ``float()`` parse of the same files."""
+    from reference_eval import reference_map
+
+    gt = load_ground_truth(THUMOS_JSON)
+    rng = np.random.default_rng(7)
+    n = len(gt["video"])
+    s = gt["t_start"] + rng.normal(0, 1.0, n)
+    e = np.maximum(gt["t_end"] + rng.normal(0, 1.0, n), s + 0.1)
+    fp_video = rng.choice(gt["video"], 300)
+    fp_s = rng.uniform(0, 200, 300)
+    pred = {"video": np.concatenate([gt["video"], fp_video, ["video_test_9999999"] * 5]),
+            "t_start": np.concatenate([s, fp_s, np.arange(5.0)]),
+            "t_end": np.concatenate([e, fp_s + rng.uniform(1, 10, 300), np.arange(5.0) + 2]),
+            "label": np.concatenate([gt["label"], rng.choice(gt["label"], 300), gt["label"][:5]]),
+            "score": rng.permutation(n + 305) / (n + 305)}  # distinct scores: no tie question
+    write_results(tmp_path / "pred.json", pred)
+    out = tmp_path / "m.json"
+    run_wtal("eval", "--gt", THUMOS_JSON, "--pred", tmp_path / "pred.json", "--tiou", "0.3,0.5,0.7",
+             "--out", out, check=True)
+    got = json.loads(out.read_text())
+
+    with open(THUMOS_JSON) as f:
+        db = json.load(f)["database"]
+    gt_rows = [(v, float(a["segment"][0]), float(a["segment"][1]), a["label"])
+               for v, d in db.items() for a in d["annotations"]]
+    with open(tmp_path / "pred.json") as f:
+        res = json.load(f)["results"]
+    pred_rows = [(v, float(p["segment"][0]), float(p["segment"][1]), p["label"], p["score"])
+                 for v, ps in res.items() for p in ps]
+    want = reference_map(gt_rows, pred_rows, [0.3, 0.5, 0.7])
+    assert list(got["ap"]) == want["classes"]
+    for k, c in enumerate(want["classes"]):
+        assert got["ap"][c] == pytest.approx(want["ap"][:, k].tolist(), abs=1e-12), c
+    assert got["mAP"] == pytest.approx(want["mAP"].tolist(), abs=1e-12)
+    assert 0.2 < got["mAP"][1] < 0.9  # a real mix of TPs and FPs
+
+
 def test_wtalc_folder_preset_and_ambiguous(run_wtal, tmp_path):
     from wtal.eval import evaluate_detection
 
@@ -295,6 +334,15 @@ def test_option_errors(run_wtal, tmp_path, inclusive_case):
                     "no video has subset 'testing'", "'validation'")
 
 
+def test_out_errors(run_wtal, tmp_path, inclusive_case):
+    gt, pred = inclusive_case
+    _one_line_error(run_wtal("eval", "--gt", gt, "--pred", pred, "--out", tmp_path), "--out", "is a directory")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _one_line_error(run_wtal("eval", "--gt", gt, "--pred", pred, "--out", blocker / "m.json"), "--out",
+                    "cannot write")
+
+
 def test_several_subsets_need_subset(run_wtal, tmp_path):
     gt = _gt_file(tmp_path, {"t": {"subset": "training", "annotations": [_ann("a", 0, 1)]},
                              "v": {"subset": "validation", "annotations": [_ann("a", 0, 1)]}})
@@ -317,3 +365,13 @@ def test_help_lists_eval(run_wtal):
     sub = run_wtal("eval", "--help", check=True)
     for opt in ("--gt", "--pred", "--subset", "--tiou", "--preset", "--out", "--per-class"):
         assert opt in sub.stdout
+
+
+def test_no_heavy_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys, wtal.cli, wtal.eval.io, wtal.eval.cli; wtal.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert proc.stdout.strip() == "[]"

@@ -210,6 +210,14 @@ def test_dataframe_input():
     assert gt["label"].tolist() == ["x", "y"]
 
 
+def test_bytes_ids_are_decoded():
+    pred = load_predictions({"video": np.array([b"video_test_0000004"]), "t_start": [1], "t_end": [2],
+                             "label": [b"Diving"], "score": [0.5]})
+    assert pred["video"].tolist() == ["video_test_0000004"] and pred["label"].tolist() == ["Diving"]
+    with pytest.raises(ValueError, match=r"row 0, column 'label'.*not UTF-8"):
+        load_predictions({"video": ["v"], "t_start": [1], "t_end": [2], "label": [b"\xff"], "score": [0.5]})
+
+
 def test_columns_are_fresh_copies():
     t = np.array([0.0, 1.0])
     cols = columns_from({"video": ["a", "b"], "t_start": t, "t_end": t + 1, "label": ["x", "x"]},

@@ -1,7 +1,11 @@
 #include "bindings.h"
 #include "bindings/common.h"
 
+#include <cstring>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "cpu/detection_map.h"
 
@@ -78,6 +82,70 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
   return ap;
 }
 
+// Codes of the distinct values of a 1-D array, numbered in order of first appearance, and the index of
+// each value's first appearance. Object arrays are keyed by object identity (callers map the few
+// distinct objects through a dict, so equal-but-distinct objects still get the same final id);
+// other dtypes by their raw bytes. Replaces a per-element Python dict lookup (~250 ns each).
+std::pair<py::array_t<int64_t>, py::array_t<int64_t>> factorize(const py::array& a) {
+  if (a.ndim() != 1) throw py::value_error("factorize: a must be 1-D, got shape " + shape_str(a));
+  if (!(a.flags() & py::array::c_style)) throw py::value_error("factorize: a must be C-contiguous");
+  const py::ssize_t n = a.shape(0);
+  py::array_t<int64_t> codes(n);
+  int64_t* out = codes.mutable_data();
+  std::vector<int64_t> first;
+  if (a.dtype().kind() == 'O') {
+    // Open-addressing table keyed by object pointer; most columns hold a few thousand distinct objects
+    // and consecutive rows often repeat one (results grouped by video).
+    PyObject* const* p = static_cast<PyObject* const*>(a.data());
+    size_t cap = 1024;
+    std::vector<std::pair<PyObject*, int64_t>> table(cap, {nullptr, -1});
+    auto slot_of = [&](PyObject* o, size_t mask) {
+      size_t h = (reinterpret_cast<uintptr_t>(o) >> 4) * 0x9E3779B97F4A7C15ULL;
+      h = (h >> 32) & mask;
+      while (table[h].first != nullptr && table[h].first != o) h = (h + 1) & mask;
+      return h;
+    };
+    PyObject* prev = nullptr;
+    int64_t prev_id = -1;
+    for (py::ssize_t i = 0; i < n; ++i) {
+      PyObject* o = p[i];
+      if (o == prev) {
+        out[i] = prev_id;
+        continue;
+      }
+      size_t h = slot_of(o, cap - 1);
+      if (table[h].first == nullptr) {
+        table[h] = {o, static_cast<int64_t>(first.size())};
+        first.push_back(i);
+        if (2 * first.size() > cap) {  // keep the load factor below 1/2
+          std::vector<std::pair<PyObject*, int64_t>> old(std::move(table));
+          cap *= 2;
+          table.assign(cap, {nullptr, -1});
+          for (const auto& kv : old) {
+            if (kv.first) table[slot_of(kv.first, cap - 1)] = kv;
+          }
+          h = slot_of(o, cap - 1);
+        }
+      }
+      prev = o;
+      prev_id = out[i] = table[h].second;
+    }
+  } else {
+    const char* base = static_cast<const char*>(a.data());
+    const size_t w = static_cast<size_t>(a.itemsize());
+    py::gil_scoped_release release;
+    std::unordered_map<std::string_view, int64_t> ids;
+    for (py::ssize_t i = 0; i < n; ++i) {
+      auto it = ids.try_emplace(std::string_view(base + i * w, w), static_cast<int64_t>(first.size()));
+      if (it.second) first.push_back(i);
+      out[i] = it.first->second;
+    }
+  }
+  py::array_t<int64_t> first_arr(static_cast<py::ssize_t>(first.size()));
+  if (!first.empty()) std::memcpy(first_arr.mutable_data(), first.data(), first.size() * sizeof(int64_t));
+  return {codes, first_arr};
+}
+
 }  // namespace
 
 void bind_detection_map(py::module_& m) {
@@ -91,6 +159,9 @@ void bind_detection_map(py::module_& m) {
         "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
         "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
         "permutation giving the per-class ranking.");
+  m.def("factorize", &factorize, py::arg("a"),
+        "(codes int64 [N], first int64 [K]): ids of the distinct values of a 1-D C-contiguous array in "
+        "order of first appearance (object arrays: by identity; others: by raw bytes).");
   m.def("pairwise_sum", [](const py::array& a) {
     check_array<double>(a, "a", 1);
     return cpu::pairwise_sum(cdata<double>(a), a.shape(0));

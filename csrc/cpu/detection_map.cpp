@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <exception>
 #include <numeric>
 #include <stdexcept>
@@ -80,34 +81,109 @@ struct Csr {
   std::vector<int64_t> items;
 };
 
-// Stable bucketing of `sequence` (row ids) by their group id; rows with group -1 are dropped.
-Csr bucket(int64_t n, const int64_t* sequence, const int64_t* group, int64_t num_groups) {
+// Stable bucketing of rows 0..n-1 by their group id (rows with group -1 are dropped).
+Csr bucket_rows(int64_t n, const int64_t* group, int64_t num_groups) {
   Csr csr;
   csr.offsets.assign(num_groups + 1, 0);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t row = sequence ? sequence[k] : k;
-    int64_t g = group[row];
-    if (g >= 0) ++csr.offsets[g + 1];
+  for (int64_t row = 0; row < n; ++row) {
+    if (group[row] >= 0) ++csr.offsets[group[row] + 1];
   }
   for (int64_t g = 0; g < num_groups; ++g) csr.offsets[g + 1] += csr.offsets[g];
   csr.items.resize(csr.offsets[num_groups]);
   std::vector<int64_t> fill(csr.offsets.begin(), csr.offsets.end() - 1);
-  for (int64_t k = 0; k < n; ++k) {
-    int64_t row = sequence ? sequence[k] : k;
-    int64_t g = group[row];
-    if (g >= 0) csr.items[fill[g]++] = row;
+  for (int64_t row = 0; row < n; ++row) {
+    if (group[row] >= 0) csr.items[fill[group[row]]++] = row;
   }
   return csr;
+}
+
+// One prediction, copied next to the other predictions of its class: the per-class passes then
+// touch a few hundred KB instead of gathering from the full columns (random access dominated).
+struct PredRec {
+  double score;
+  double start;
+  double end;
+  int64_t video;
+};
+
+struct PredBuckets {
+  std::vector<int64_t> offsets;  // [num_classes + 1]
+  std::vector<PredRec> recs;     // per class: input order, or the order given by `order`
+};
+
+// Runs fn(i) for i in [0, n) on n threads (the caller's thread takes i = 0). fn must not throw.
+template <typename Fn>
+void run_parallel(int64_t n, Fn fn) {
+  if (n <= 1) {
+    fn(0);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(n - 1);
+  for (int64_t i = 1; i < n; ++i) pool.emplace_back([&fn, i]() { fn(i); });
+  fn(0);
+  for (auto& th : pool) th.join();
+}
+
+// Validates the prediction ids and copies the predictions into per-class buckets, in parallel over
+// contiguous chunks of the (ordered) rows; chunk i's rows of a class precede chunk i+1's, so each
+// bucket keeps the sequence order. Returns the first invalid row (or -1) in *bad_row.
+PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* label, const int64_t* video,
+                               const double* start, const double* end, const double* score,
+                               int64_t num_classes, int64_t num_videos, int64_t nchunks, int64_t* bad_row) {
+  PredBuckets b;
+  const int64_t C = num_classes;
+  std::vector<int64_t> count(static_cast<size_t>(nchunks * (C + 1)), 0);
+  std::vector<int64_t> first_bad(static_cast<size_t>(nchunks), -1);
+  auto lo = [&](int64_t i) { return n * i / nchunks; };
+  run_parallel(nchunks, [&](int64_t i) {
+    int64_t* cnt = count.data() + i * (C + 1);
+    for (int64_t k = lo(i); k < lo(i + 1); ++k) {
+      const int64_t row = order ? order[k] : k;  // `order` was checked to be a permutation
+      const int64_t g = label[row], v = video[row];
+      if (g < -1 || g >= C || v < -1 || v >= num_videos) {
+        first_bad[i] = row;
+        return;
+      }
+      ++cnt[g + 1];  // slot 0 counts ignored rows
+    }
+  });
+  *bad_row = -1;
+  for (int64_t i = 0; i < nchunks; ++i) {
+    if (first_bad[i] >= 0) {
+      *bad_row = first_bad[i];
+      return b;
+    }
+  }
+  // offsets[c] = start of class c; chunk i of class c starts after chunks < i of that class.
+  b.offsets.assign(C + 1, 0);
+  std::vector<int64_t> fill(static_cast<size_t>(nchunks * C), 0);
+  int64_t total = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    b.offsets[c] = total;
+    for (int64_t i = 0; i < nchunks; ++i) {
+      fill[i * C + c] = total;
+      total += count[i * (C + 1) + c + 1];
+    }
+  }
+  b.offsets[C] = total;
+  b.recs.resize(static_cast<size_t>(total));
+  run_parallel(nchunks, [&](int64_t i) {
+    int64_t* f = fill.data() + i * C;
+    PredRec* out = b.recs.data();
+    for (int64_t k = lo(i); k < lo(i + 1); ++k) {
+      const int64_t row = order ? order[k] : k;
+      const int64_t g = label[row];
+      if (g >= 0) out[f[g]++] = PredRec{score[row], start[row], end[row], video[row]};
+    }
+  });
+  return b;
 }
 
 struct Inputs {
   const int64_t* gt_video;
   const double* gt_start;
   const double* gt_end;
-  const int64_t* pred_video;
-  const double* pred_start;
-  const double* pred_end;
-  const double* pred_score;
   bool explicit_order;
   int64_t T;
   const double* thr;
@@ -117,62 +193,104 @@ struct Inputs {
 struct Scratch {
   explicit Scratch(int64_t num_videos) : video_slot(num_videos, -1) {}
   std::vector<int32_t> video_slot;  // video -> index into `ranges` for the current class, else -1
-  std::vector<int64_t> ranked;
-  std::vector<std::pair<double, int64_t>> keyed;
-  std::vector<int64_t> nan_rows;
   std::vector<int32_t> gt_by_video;  // class-local GT indices sorted by (video, row)
   std::vector<std::pair<int32_t, int32_t>> ranges;
-  std::vector<uint8_t> hit;    // [T, P]
-  std::vector<uint8_t> taken;  // [T, npos]
+  // Candidates: predictions on a video that has GT of the class (only they can be TPs).
+  std::vector<uint64_t> keys, keys_tmp;  // rank keys (ascending = better)
+  std::vector<int32_t> vals, vals_tmp;   // record index
+  std::vector<int32_t> tb, tb_tmp;       // tie rank (ascending = better among equal keys)
+  // Other predictions: FPs at every threshold; only their number ahead of each TP matters.
+  std::vector<uint64_t> other_key;
+  std::vector<int32_t> other_tb;
+  std::vector<int32_t> mark_of;      // candidate rank -> index among TP candidates, or -1
+  std::vector<uint64_t> mark_key;
+  std::vector<int32_t> mark_tb;
+  std::vector<int64_t> ahead;        // per TP candidate: number of other predictions ranked above
+  std::vector<int32_t> tp_rank;      // [T, npos]: candidate ranks of the true positives, ascending
+  std::vector<int32_t> tp_count;     // [T]
+  std::vector<uint64_t> taken;       // [words, npos]: bit t of word w = GT taken at threshold 64w + t
   std::vector<double> iou;
   std::vector<int32_t> local;
   std::vector<int32_t> cand;
   std::vector<double> mprec, mrec, terms;
 };
 
-void rank_class(const Inputs& in, const DetectionMapOptions& opt, const int64_t* rows, int64_t P,
-                Scratch& s) {
-  s.ranked.clear();
-  if (in.explicit_order) {
-    s.ranked.assign(rows, rows + P);
-    return;
-  }
-  s.keyed.clear();
-  s.nan_rows.clear();
-  for (int64_t k = 0; k < P; ++k) {
-    int64_t row = rows[k];
-    double v = in.pred_score[row];
-    if (is_nan(v)) s.nan_rows.push_back(row);
-    else s.keyed.emplace_back(v, row);
-  }
-  // Rows arrive in ascending input position; the comparator is a strict total order, so the result
-  // does not depend on the sort algorithm.
-  if (opt.score_ties_later_first) {
-    std::sort(s.keyed.begin(), s.keyed.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second > b.second);
-    });
-    std::reverse(s.nan_rows.begin(), s.nan_rows.end());
-  } else {
-    std::sort(s.keyed.begin(), s.keyed.end(), [](const auto& a, const auto& b) {
-      return a.first > b.first || (a.first == b.first && a.second < b.second);
-    });
-  }
-  if (opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
-  for (const auto& kv : s.keyed) s.ranked.push_back(kv.second);
-  if (!opt.nan_score_first) s.ranked.insert(s.ranked.end(), s.nan_rows.begin(), s.nan_rows.end());
+// Maps a score to an unsigned key whose ascending order is the ranking order: descending score,
+// NaN first (key 0) or last (all ones), which no real double reaches; -0.0 and 0.0 are the same score.
+inline uint64_t rank_key(double v, bool nan_first) {
+  if (is_nan(v)) return nan_first ? 0 : ~uint64_t{0};
+  if (v == 0.0) v = 0.0;
+  uint64_t u;
+  std::memcpy(&u, &v, sizeof u);
+  u = (u >> 63) ? ~u : (u | 0x8000000000000000ULL);  // ascending order of the double
+  return ~u;
 }
 
-void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const Csr& preds,
+// Stable LSD radix sort of (keys, vals, tb) by keys, 8 bits per pass; passes where every key has the
+// same digit are skipped (scores in [0, 1] share their top bytes).
+void radix_sort(Scratch& s) {
+  const size_t n = s.keys.size();
+  s.keys_tmp.resize(n);
+  s.vals_tmp.resize(n);
+  s.tb_tmp.resize(n);
+  uint32_t hist[8][256] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t k = s.keys[i];
+    for (int p = 0; p < 8; ++p) ++hist[p][(k >> (8 * p)) & 255];
+  }
+  for (int p = 0; p < 8; ++p) {
+    uint32_t* h = hist[p];
+    if (h[(s.keys[0] >> (8 * p)) & 255] == n) continue;
+    uint32_t sum = 0;
+    for (int d = 0; d < 256; ++d) {
+      const uint32_t c = h[d];
+      h[d] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t pos = h[(s.keys[i] >> (8 * p)) & 255]++;
+      s.keys_tmp[pos] = s.keys[i];
+      s.vals_tmp[pos] = s.vals[i];
+      s.tb_tmp[pos] = s.tb[i];
+    }
+    s.keys.swap(s.keys_tmp);
+    s.vals.swap(s.vals_tmp);
+    s.tb.swap(s.tb_tmp);
+  }
+}
+
+void sort_candidates(Scratch& s) {
+  const size_t n = s.keys.size();
+  if (n >= 64) {
+    radix_sort(s);
+    return;
+  }
+  for (size_t i = 1; i < n; ++i) {  // small: stable insertion sort, same order as the radix sort
+    const uint64_t k = s.keys[i];
+    const int32_t v = s.vals[i], t = s.tb[i];
+    size_t j = i;
+    for (; j > 0 && s.keys[j - 1] > k; --j) {
+      s.keys[j] = s.keys[j - 1];
+      s.vals[j] = s.vals[j - 1];
+      s.tb[j] = s.tb[j - 1];
+    }
+    s.keys[j] = k;
+    s.vals[j] = v;
+    s.tb[j] = t;
+  }
+}
+
+void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const PredBuckets& preds,
                    const Csr& gts, Scratch& s, double* ap) {
   const int64_t T = in.T;
-  const int64_t P = preds.offsets[c + 1] - preds.offsets[c];
+  const int32_t P = static_cast<int32_t>(preds.offsets[c + 1] - preds.offsets[c]);
+  const PredRec* recs = preds.recs.data() + preds.offsets[c];
   const int64_t npos = gts.offsets[c + 1] - gts.offsets[c];
   if (P == 0) {
     for (int64_t t = 0; t < T; ++t) ap[t * in.C + c] = 0.0;
     return;
   }
   const int64_t* grows = gts.items.data() + gts.offsets[c];
-  rank_class(in, opt, preds.items.data() + preds.offsets[c], P, s);
 
   // Group the class's GT by video, keeping class-GT order inside a video.
   s.gt_by_video.resize(npos);
@@ -190,20 +308,49 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     k = e;
   }
 
-  s.hit.assign(static_cast<size_t>(T * P), 0);
-  s.taken.assign(static_cast<size_t>(T * npos), 0);
-  uint8_t* hit = s.hit.data();
-  uint8_t* taken = s.taken.data();
+  // Ranking = ascending (key, tie rank). Records are in input order (or in the caller's order, then
+  // key = position). Equal scores: the later row first (tie rank = P-1-position) or the earlier one.
+  // Only candidates are sorted; the others are counted against the TPs afterwards.
+  s.keys.clear();
+  s.vals.clear();
+  s.tb.clear();
+  s.other_key.clear();
+  s.other_tb.clear();
+  const bool later_first = opt.score_ties_later_first && !in.explicit_order;
+  for (int32_t i = 0; i < P; ++i) {
+    const int32_t k = later_first ? P - 1 - i : i;  // feed in tie-rank order: the sort is stable
+    const PredRec& r = recs[k];
+    const uint64_t key = in.explicit_order ? static_cast<uint64_t>(k) : rank_key(r.score, opt.nan_score_first);
+    if (r.video >= 0 && s.video_slot[r.video] >= 0) {
+      s.keys.push_back(key);
+      s.vals.push_back(k);
+      s.tb.push_back(i);
+    } else {
+      s.other_key.push_back(key);
+      s.other_tb.push_back(i);
+    }
+  }
+  if (!in.explicit_order) sort_candidates(s);
+  const int32_t NC = static_cast<int32_t>(s.keys.size());
+
+  s.tp_rank.resize(static_cast<size_t>(T * npos));
+  s.tp_count.assign(static_cast<size_t>(T), 0);
+  const int64_t words = (T + 63) / 64;
+  s.taken.assign(static_cast<size_t>(words * npos), 0);
+  s.mark_of.assign(static_cast<size_t>(NC), -1);
+  int32_t* tp_rank = s.tp_rank.data();
+  int32_t* tp_count = s.tp_count.data();
   const bool best = opt.match == MatchRule::kBestIoU;
-  for (int64_t r = 0; r < P; ++r) {
-    const int64_t row = s.ranked[r];
-    const int64_t v = in.pred_video[row];
-    const int32_t slot = v >= 0 ? s.video_slot[v] : -1;
-    if (slot < 0) continue;  // no GT of this class in the video: FP at every threshold
+  int32_t max_n = 0;
+  for (const auto& rg : s.ranges) max_n = std::max(max_n, rg.second - rg.first);
+  s.iou.resize(max_n);
+  s.local.resize(max_n);
+  s.cand.resize(max_n);
+  for (int32_t r = 0; r < NC; ++r) {
+    const PredRec& pr = recs[s.vals[r]];
+    const int32_t slot = s.video_slot[pr.video];
     const int32_t b = s.ranges[slot].first, n = s.ranges[slot].second - b;
-    const double ps = in.pred_start[row], pe = in.pred_end[row];
-    s.iou.resize(n);
-    s.local.resize(n);
+    const double ps = pr.start, pe = pr.end;
     for (int32_t k = 0; k < n; ++k) {
       const int32_t j = s.gt_by_video[b + k];
       const int64_t g = grows[j];
@@ -211,86 +358,127 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       s.iou[k] = opt.discrete ? discrete_iou(ps, pe, in.gt_start[g], in.gt_end[g])
                               : continuous_iou(ps, pe, in.gt_start[g], in.gt_end[g]);
     }
-    if (best) {
+    for (int32_t k = 0; k < n; ++k) s.cand[k] = k;
+    if (best && n > 1) {
       // Candidates by tIoU descending, NaN first; equal tIoU by GT row (later first = reversed argsort).
-      s.cand.resize(n);
-      std::iota(s.cand.begin(), s.cand.end(), 0);
-      if (n > 1) {
-        const double* iou = s.iou.data();
-        const bool later_first = opt.candidate_ties_later_first;
-        std::sort(s.cand.begin(), s.cand.end(), [iou, later_first](int32_t x, int32_t y) {
-          const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
-          if (nx != ny) return nx;
-          if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
-          return later_first ? x > y : x < y;
-        });
+      const double* iou = s.iou.data();
+      const bool gt_later_first = opt.candidate_ties_later_first;
+      std::sort(s.cand.begin(), s.cand.begin() + n, [iou, gt_later_first](int32_t x, int32_t y) {
+        const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
+        if (nx != ny) return nx;
+        if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
+        return gt_later_first ? x > y : x < y;
+      });
+    }
+    bool any = false;
+    // All thresholds of a 64-bit word at once. Best-IoU: walking the sorted candidates, the official
+    // loop stops with an FP at the first tIoU < thr and skips locked GT, i.e. the first *free*
+    // candidate decides (TP iff !(tIoU < thr), so NaN passes). First-fit: the first free GT in
+    // annotation order with tIoU >= thr is taken; the others do not decide.
+    for (int64_t w = 0; w < words; ++w) {
+      const int64_t t0 = 64 * w;
+      const int tn = static_cast<int>(std::min<int64_t>(64, T - t0));
+      const uint64_t all = tn == 64 ? ~uint64_t{0} : ((uint64_t{1} << tn) - 1);
+      uint64_t* tk = s.taken.data() + w * npos;
+      uint64_t undecided = all, hit = 0;
+      for (int32_t k = 0; k < n && undecided; ++k) {
+        const int32_t ci = s.cand[k];
+        const double v = s.iou[ci];
+        uint64_t pass = 0;
+        if (best) {
+          for (int t = 0; t < tn; ++t) pass |= static_cast<uint64_t>(!(v < in.thr[t0 + t])) << t;
+        } else {
+          for (int t = 0; t < tn; ++t) pass |= static_cast<uint64_t>(v >= in.thr[t0 + t]) << t;
+        }
+        const int32_t j = s.local[ci];
+        const uint64_t free = undecided & ~tk[j];
+        const uint64_t take = free & pass;
+        tk[j] |= take;
+        hit |= take;
+        undecided &= best ? ~free : ~take;
       }
-      // Walking the sorted candidates, the official loop stops with an FP at the first tIoU < thr and
-      // skips locked GT; that equals "the first free candidate decides: TP iff !(tIoU < thr)".
-      for (int64_t t = 0; t < T; ++t) {
-        uint8_t* tk = taken + t * npos;
-        for (int32_t k = 0; k < n; ++k) {
-          const int32_t ci = s.cand[k];
-          const int32_t j = s.local[ci];
-          if (tk[j]) continue;
-          if (!(s.iou[ci] < in.thr[t])) {
-            tk[j] = 1;
-            hit[t * P + r] = 1;
-          }
-          break;
+      if (hit) {
+        any = true;
+        for (uint64_t m = hit; m; m &= m - 1) {
+          const int64_t t = t0 + __builtin_ctzll(m);
+          tp_rank[t * npos + tp_count[t]++] = r;
         }
       }
-    } else {
-      for (int64_t t = 0; t < T; ++t) {
-        uint8_t* tk = taken + t * npos;
-        for (int32_t k = 0; k < n; ++k) {
-          const int32_t j = s.local[k];
-          if (!tk[j] && s.iou[k] >= in.thr[t]) {
-            tk[j] = 1;
-            hit[t * P + r] = 1;
-            break;
-          }
-        }
-      }
+    }
+    if (any) {
+      s.mark_of[r] = static_cast<int32_t>(s.mark_key.size());
+      s.mark_key.push_back(s.keys[r]);
+      s.mark_tb.push_back(s.tb[r]);
     }
   }
   for (const auto& rg : s.ranges) s.video_slot[in.gt_video[grows[s.gt_by_video[rg.first]]]] = -1;
 
+  // Number of other (never matching) predictions ranked above each TP candidate: TP candidates are
+  // few (<= T * npos) and already in rank order, so one binary search per other prediction.
+  const size_t M = s.mark_key.size();
+  s.ahead.assign(M + 1, 0);
+  if (M > 0) {
+    const uint64_t* mk = s.mark_key.data();
+    const int32_t* mt = s.mark_tb.data();
+    for (size_t i = 0; i < s.other_key.size(); ++i) {
+      const uint64_t k = s.other_key[i];
+      const uint64_t* first = mk;  // branch-free lower_bound on the key
+      for (size_t len = M; len > 1;) {
+        const size_t half = len / 2;
+        first = first[half] < k ? first + half : first;
+        len -= half;
+      }
+      size_t lo = static_cast<size_t>(first - mk) + (*first < k);
+      const int32_t t = s.other_tb[i];
+      while (lo < M && mk[lo] == k && mt[lo] < t) ++lo;  // equal scores: tie rank decides
+      ++s.ahead[lo];
+    }
+    for (size_t m = 1; m < M; ++m) s.ahead[m] += s.ahead[m - 1];
+  }
+  s.mark_key.clear();
+  s.mark_tb.clear();
+
+  // AP from the TP ranks alone. Precision only rises at a TP (tp/(tp+fp) falls with every FP), so the
+  // official envelope max_{j >= i} prec[j] over all ranks equals the running maximum over the TP ranks
+  // (and the final 0); recall changes exactly at TPs (plus the appended recall-1 point). The terms are
+  // the official ones in the official order, summed pairwise like np.sum, hence bitwise equal.
   const double npos_d = static_cast<double>(npos);
   for (int64_t t = 0; t < T; ++t) {
-    const uint8_t* h = hit + t * P;
-    double tp = 0.0, fp = 0.0;
+    const int32_t K = tp_count[t];
+    const int32_t* cranks = tp_rank + t * npos;
     double result;
     if (opt.ap == APKind::kInterpolated) {
-      s.mprec.resize(P + 2);
-      s.mrec.resize(P + 2);
-      s.mprec[0] = 0.0;
-      s.mrec[0] = 0.0;
-      for (int64_t r = 0; r < P; ++r) {
-        if (h[r]) tp += 1.0;
-        else fp += 1.0;
-        s.mrec[r + 1] = tp / npos_d;
-        s.mprec[r + 1] = tp / (tp + fp);
+      s.mprec.resize(K + 1);
+      s.mrec.resize(K + 1);
+      for (int32_t k = 0; k < K; ++k) {
+        const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];  // rank among all P
+        const double tp = static_cast<double>(k + 1);
+        const double fp = static_cast<double>(rank - k);  // FPs ranked before this TP
+        s.mrec[k] = tp / npos_d;
+        s.mprec[k] = tp / (tp + fp);
       }
-      s.mprec[P + 1] = 0.0;
-      s.mrec[P + 1] = 1.0;
-      for (int64_t i = P; i >= 0; --i) {
-        if (s.mprec[i + 1] > s.mprec[i]) s.mprec[i] = s.mprec[i + 1];
+      s.mprec[K] = 0.0;  // the appended (recall 1, precision 0) point
+      for (int32_t k = K - 1; k >= 0; --k) {
+        if (s.mprec[k + 1] > s.mprec[k]) s.mprec[k] = s.mprec[k + 1];
       }
-      s.terms.clear();
-      for (int64_t i = 1; i <= P + 1; ++i) {
-        if (s.mrec[i] != s.mrec[i - 1]) s.terms.push_back((s.mrec[i] - s.mrec[i - 1]) * s.mprec[i]);
+      s.terms.resize(K);
+      double prev = 0.0;
+      for (int32_t k = 0; k < K; ++k) {
+        s.terms[k] = (s.mrec[k] - prev) * s.mprec[k];
+        prev = s.mrec[k];
       }
+      if (prev != 1.0) s.terms.push_back((1.0 - prev) * 0.0);
       result = pairwise_sum(s.terms.data(), static_cast<int64_t>(s.terms.size()));
     } else {
-      s.terms.resize(P);
-      for (int64_t r = 0; r < P; ++r) {
-        const double f = h[r] ? 1.0 : 0.0;
-        tp += f;
-        fp += 1.0 - f;
-        s.terms[r] = (tp / (fp + tp)) * f;
+      // W-TALC: np.sum over all P ranks of precision * tp (zeros at FPs keep numpy's blocking).
+      s.terms.assign(static_cast<size_t>(P), 0.0);
+      for (int32_t k = 0; k < K; ++k) {
+        const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];
+        const double tp = static_cast<double>(k + 1);
+        const double fp = static_cast<double>(rank - k);
+        s.terms[rank] = (tp / (fp + tp)) * 1.0;
       }
-      result = tp == 0.0 ? 0.0 : pairwise_sum(s.terms.data(), P) / npos_d;
+      result = K == 0 ? 0.0 : pairwise_sum(s.terms.data(), P) / npos_d;
     }
     ap[t * in.C + c] = result;
   }
@@ -319,16 +507,6 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
           std::to_string(num_videos) + ")");
     }
   }
-  for (int64_t i = 0; i < num_pred; ++i) {
-    if (pred_label[i] < -1 || pred_label[i] >= num_classes) {
-      bad("pred_label[" + std::to_string(i) + "] = " + std::to_string(pred_label[i]) +
-          " is outside [-1, " + std::to_string(num_classes) + ")");
-    }
-    if (pred_video[i] < -1 || pred_video[i] >= num_videos) {
-      bad("pred_video[" + std::to_string(i) + "] = " + std::to_string(pred_video[i]) +
-          " is outside [-1, " + std::to_string(num_videos) + ")");
-    }
-  }
   if (order) {
     std::vector<uint8_t> seen(num_pred, 0);
     for (int64_t k = 0; k < num_pred; ++k) {
@@ -337,17 +515,26 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
       seen[row] = 1;
     }
   }
-  const Csr gts = bucket(num_gt, nullptr, gt_label, num_classes);
+  const Csr gts = bucket_rows(num_gt, gt_label, num_classes);
   for (int64_t c = 0; c < num_classes; ++c) {
     if (gts.offsets[c + 1] == gts.offsets[c]) {
       bad("class " + std::to_string(c) + " has no ground truth; every evaluated class needs at least one");
     }
   }
   if (num_classes == 0 || num_thresholds == 0) return;
-  const Csr preds = bucket(num_pred, order, pred_label, num_classes);
-
-  const Inputs in{gt_video, gt_start,   gt_end,  pred_video, pred_start, pred_end,
-                  pred_score, order != nullptr, num_thresholds, thresholds, num_classes};
+  int64_t nthreads = options.num_threads > 0 ? options.num_threads
+                                             : static_cast<int64_t>(std::thread::hardware_concurrency());
+  // A thread only pays off with enough work: on a busy machine a worker can wait milliseconds for a core.
+  nthreads = std::max<int64_t>(1, std::min<int64_t>({nthreads, num_classes, 1 + num_pred / 50000}));
+  int64_t bad_row = -1;
+  const PredBuckets preds = bucket_predictions(num_pred, order, pred_label, pred_video, pred_start, pred_end,
+                                               pred_score, num_classes, num_videos, nthreads, &bad_row);
+  if (bad_row >= 0) {
+    bad("prediction row " + std::to_string(bad_row) + ": pred_label = " + std::to_string(pred_label[bad_row]) +
+        " must be in [-1, " + std::to_string(num_classes) + ") and pred_video = " +
+        std::to_string(pred_video[bad_row]) + " in [-1, " + std::to_string(num_videos) + ")");
+  }
+  const Inputs in{gt_video, gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
 
   // Largest classes first so the last class to finish is a small one.
   std::vector<int64_t> class_order(num_classes);
@@ -356,9 +543,6 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
     return preds.offsets[a + 1] - preds.offsets[a] > preds.offsets[b + 1] - preds.offsets[b];
   });
 
-  int64_t nthreads = options.num_threads > 0 ? options.num_threads
-                                             : static_cast<int64_t>(std::thread::hardware_concurrency());
-  nthreads = std::max<int64_t>(1, std::min<int64_t>(nthreads, num_classes));
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
@@ -372,15 +556,7 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
       if (!failed.exchange(true)) error = std::current_exception();
     }
   };
-  if (nthreads == 1) {
-    worker();
-  } else {
-    std::vector<std::thread> pool;
-    pool.reserve(nthreads - 1);
-    for (int64_t i = 1; i < nthreads; ++i) pool.emplace_back(worker);
-    worker();
-    for (auto& th : pool) th.join();
-  }
+  run_parallel(nthreads, [&](int64_t) { worker(); });
   if (error) std::rethrow_exception(error);
 }
 

@@ -146,6 +146,7 @@ def _locate(message: str, gt_path: str, pred_path: str, gt: dict, pred: dict) ->
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table, optionally write METRICS.json. Returns the exit status (0)."""
     import json
+    import os
 
     from wtal._atomic import atomic_write_text
     from wtal.eval import io
@@ -159,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
                          f"not by --preset {preset.name}")
     if args.threads < 0:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")
+    if args.out is not None and os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out}: is a directory; give the METRICS.json file name")
 
     gt, info = _load_ground_truth(args.gt, args.subset)
     pred = io.load_predictions(args.pred)
@@ -189,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     print(result.to_table(per_class=args.per_class))
     if args.out is not None:
-        atomic_write_text(args.out, json.dumps(result.to_dict(), indent=2) + "\n")
+        try:
+            atomic_write_text(args.out, json.dumps(result.to_dict(), indent=2) + "\n")
+        except OSError as exc:
+            raise ValueError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from exc
         print(f"wrote {args.out}")
     return 0

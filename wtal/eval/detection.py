@@ -8,7 +8,6 @@ mean over every class that has ground truth (a class without predictions counts 
 """
 from __future__ import annotations
 
-import itertools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
@@ -161,22 +160,31 @@ def _float_column(a: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _key_kind(a: np.ndarray, name: str, sample_all: bool) -> str:
+def _key_kind(a: np.ndarray, name: str) -> str:
+    """"str" or "int" for a key column; object arrays are judged by their values."""
     k = a.dtype.kind
     if k in "US":
         return "str"
     if k in "iu":
         return "int"
     if k == "O":
-        vals = a.tolist() if sample_all else a[:1].tolist()
-        kinds = {_value_kind(v) for v in vals}
+        types = set(map(type, a.tolist()))  # C-level pass; the per-type checks below are few
+        kinds = {_type_kind(t) for t in types}
         if None in kinds:
-            bad = next(v for v in vals if _value_kind(v) is None)
+            bad = next(v for v in a.tolist() if _value_kind(v) is None)
             raise TypeError(f"{name} must hold str or int values, got {type(bad).__name__} ({bad!r})")
         if len(kinds) > 1:
             raise TypeError(f"{name} mixes str and int values")
         return kinds.pop() if kinds else "str"
     raise TypeError(f"{name} must hold str or int values, got dtype {a.dtype}")
+
+
+def _type_kind(t: type) -> str | None:
+    if issubclass(t, str):
+        return "str"
+    if issubclass(t, (int, np.integer)) and not issubclass(t, (bool, np.bool_)):
+        return "int"
+    return None
 
 
 def _value_kind(v: Any) -> str | None:
@@ -195,38 +203,37 @@ def _normalise_keys(a: np.ndarray, kind: str) -> list:
     return a.tolist()
 
 
+def _distinct(a: np.ndarray, name: str) -> tuple[np.ndarray, list, str]:
+    """(codes [N], distinct values in order of first appearance, kind) of a key column (C++ hashing)."""
+    from wtal._ext import _C
+
+    if a.dtype.kind not in "USiuO":
+        _key_kind(a[:0], name)  # raises the TypeError naming the column
+    a = np.ascontiguousarray(a)
+    codes, first = _C.factorize(a)
+    uniq = a[first]
+    kind = _key_kind(uniq, name)
+    return codes, _normalise_keys(uniq, kind), kind
+
+
 def _encode(gt: np.ndarray, pred: np.ndarray, field_name: str, sort_vocab: bool) -> tuple[list, np.ndarray, np.ndarray]:
     """Ids of GT values (first-appearance or sorted vocabulary) and of prediction values (-1: not in GT)."""
     gname, pname = f"ground_truth[{field_name!r}]", f"predictions[{field_name!r}]"
-    gkind = _key_kind(gt, gname, sample_all=True)
-    pkind = _key_kind(pred, pname, sample_all=False) if len(pred) else gkind
-    if pkind != gkind:
-        raise TypeError(f"{pname} holds {pkind} values but {gname} holds {gkind} values; use the same kind")
-    gl = _normalise_keys(gt, gkind)
-    vocab = list(dict.fromkeys(gl))
+    gcodes, gvals, gkind = _distinct(gt, gname)
+    vocab = list(dict.fromkeys(gvals))  # equal values held by distinct objects collapse here
     if sort_vocab:
         vocab = sorted(vocab)
     index = {v: i for i, v in enumerate(vocab)}
-    gids = np.fromiter((index[v] for v in gl), dtype=np.int64, count=len(gl))
-    n = len(pred)
-    if gkind == "int" and pred.dtype.kind in "iu" and n:
-        u = np.array(vocab, dtype=np.int64)
-        srt = np.argsort(u, kind="stable")
-        us = u[srt]
-        p = pred.astype(np.int64, copy=False)
-        pos = np.minimum(np.searchsorted(us, p), len(us) - 1)
-        pids = np.where(us[pos] == p, srt[pos], -1).astype(np.int64)
-    else:
-        pl = _normalise_keys(pred, gkind)
-        pids = np.fromiter(map(index.get, pl, itertools.repeat(-1)), dtype=np.int64, count=n)
-        if pred.dtype.kind == "O" and n:
-            # Found values have the GT's kind; check the others so a str/int mix cannot pass silently.
-            miss = np.flatnonzero(pids < 0)
-            for i in miss.tolist():
-                if _value_kind(pl[i]) != gkind:
-                    raise TypeError(f"{pname} row {i} is {type(pl[i]).__name__} ({pl[i]!r}) but {gname} holds "
-                                    f"{gkind} values")
-    return vocab, gids, pids
+    gids = np.array([index[v] for v in gvals], dtype=np.int64)[gcodes]
+    if len(pred) == 0:
+        if pred.dtype.kind not in "USiuO":
+            _key_kind(pred, pname)
+        return vocab, gids, np.zeros(0, dtype=np.int64)
+    pcodes, pvals, pkind = _distinct(pred, pname)
+    if pkind != gkind and len(gt):
+        raise TypeError(f"{pname} holds {pkind} values but {gname} holds {gkind} values; use the same kind")
+    lut = np.array([index.get(v, -1) for v in pvals], dtype=np.int64)
+    return vocab, gids, lut[pcodes]
 
 
 def _first_bad(mask: np.ndarray) -> int:
@@ -406,8 +413,8 @@ def evaluate_detection(
     sort_classes = p.class_order == "sorted"
     videos, gvid, pvid = _encode(gt["video"], pr["video"], "video", sort_vocab=False)
     # Class ids come from the GT that survives cleaning, so encode labels after it.
-    _, glab_all, _ = _encode(gt["label"], pr["label"][:0], "label", sort_vocab=False)
     if p.min_gt_length is not None or p.duplicate_gt_tolerance is not None:
+        _, glab_all, _ = _encode(gt["label"], pr["label"][:0], "label", sort_vocab=False)
         keep = _actionformer_clean(gvid, glab_all, gs, ge, p.min_gt_length, p.duplicate_gt_tolerance)
         if not keep.all():
             gt = {k: v[keep] for k, v in gt.items()}

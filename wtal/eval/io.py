@@ -140,9 +140,14 @@ def _float_column(values: list, where: Callable[[int], str]) -> np.ndarray:
 
 
 def _key(x: Any, field: str, where: str) -> str | int:
-    """A video id or label: ``str`` or ``int`` (numpy strings/ints are converted), nothing else."""
+    """A video id or label: ``str`` or ``int`` (numpy strings/ints and UTF-8 bytes are converted)."""
     if isinstance(x, str):
         return str(x)
+    if isinstance(x, (bytes, np.bytes_)):
+        try:
+            return bytes(x).decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{where}: {field} {_short(x)} is not UTF-8") from None
     if isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_)):
         return int(x)
     raise ValueError(f"{where}: {field} must be a string or an integer, got {type(x).__name__} {_short(x)}")
