@@ -15,8 +15,8 @@ def test_demo_quick_end_to_end(run_wtal, tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert [round(t, 2) for t in m["tiou"]] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
     base = m["baseline_whole_video_oracle_labels"]["average_mAP"]
-    # clearly above the oracle-label whole-video baseline (measured: ~0.10 vs ~0.037)
-    assert m["average_mAP"] > max(2 * base, base + 0.04), (m["average_mAP"], base)
+    # clearly above the oracle-label whole-video baseline (measured: 0.415 vs 0.037)
+    assert m["average_mAP"] > max(3 * base, base + 0.15), (m["average_mAP"], base)
     pred = json.loads((out / "predictions.json").read_text())
     assert pred["results"] and set(pred) >= {"version", "results", "external_data"}
     assert (out / "best.pt").exists() and (out / "last.pt").exists()

@@ -348,3 +348,27 @@ def test_thumos14_config_on_wtalc_layout_and_bad_input(tmp_path, capsys):
     assert "subset 'training' has no videos" in one_line_error("--set", "data.train_subset=training",
                                                                "--set", f"out_dir={tmp_path / 'run2'}")
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == keep
+
+
+@pytest.mark.cuda
+def test_cuda_amp_epoch_and_localize_match_cpu(tmp_path):
+    """On a GPU: one AMP (bf16) epoch trains with finite losses, and localizing the same weights on
+    CUDA gives the CPU detections (float rounding aside)."""
+    import numpy as np
+
+    from wtal.train.trainer import Trainer, load_trained, predict_detections
+
+    t = Trainer(tiny_cfg(tmp_path / "run", "train.epochs=1", "device=cuda", "amp=true",
+                         "model.hamnet.pooling=op"), log=lambda *a: None)
+    assert t.amp_dtype is not None
+    means = t.fit()
+    assert means["finished"]
+    t.close()
+    idx = t.dataset.indices("test")[:6]
+    model, cfg, _ = load_trained(str(tmp_path / "run" / "last.pt"), device="cpu")
+    cpu = predict_detections(model, t.dataset, idx, device=torch.device("cpu"), cfg=cfg).sorted()
+    cfg.amp = False
+    model.to("cuda")
+    gpu = predict_detections(model, t.dataset, idx, device=torch.device("cuda"), cfg=cfg).sorted()
+    assert len(cpu) == len(gpu)
+    np.testing.assert_allclose(gpu.score, cpu.score, rtol=1e-4, atol=1e-4)
