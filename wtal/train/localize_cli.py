@@ -42,10 +42,10 @@ def data_config_from(path: str, cfg) -> None:
     cfg.data = _build(DataConfig, section, "data.", path)
 
 
-def run(args: argparse.Namespace) -> int:
+def load_model_and_data(args: argparse.Namespace):
+    """(model, cfg, dataset) from ``--checkpoint``, ``--data`` and ``--set`` (shared with ``wtal plot``)."""
     from wtal.train.config import apply_override
-    from wtal.train.trainer import (build_dataset, check_compatible, evaluate, load_trained,
-                                    predict_detections, resolve_device, subset_indices)
+    from wtal.train.trainer import build_dataset, check_compatible, load_trained
 
     model, cfg, ck = load_trained(args.checkpoint, device=args.device)
     if args.data:
@@ -54,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
         apply_override(cfg, a)
     cfg.validate()
     dataset = build_dataset(cfg)
-    label = cfg.data.root or getattr(dataset, "name", "dataset")
-    check_compatible(ck, dataset, args.checkpoint, label)
+    check_compatible(ck, dataset, args.checkpoint, cfg.data.root or getattr(dataset, "name", "dataset"))
+    return model, cfg, dataset
+
+
+def run(args: argparse.Namespace) -> int:
+    from wtal.train.trainer import evaluate, predict_detections, resolve_device, subset_indices
+
+    model, cfg, dataset = load_model_and_data(args)
     subset = args.subset or cfg.data.test_subset
     idx = subset_indices(dataset, subset, cfg)
     det = predict_detections(model, dataset, idx, device=resolve_device(args.device), cfg=cfg)

@@ -60,18 +60,9 @@ def render_videos(model, cfg, dataset, indices: Sequence[int], out_paths: Sequen
 
 
 def run(args: argparse.Namespace) -> int:
-    from wtal.train.config import apply_override
-    from wtal.train.localize_cli import data_config_from
-    from wtal.train.trainer import build_dataset, check_compatible, load_trained
+    from wtal.train.localize_cli import load_model_and_data
 
-    model, cfg, ck = load_trained(args.checkpoint, device=args.device)
-    if args.data:
-        data_config_from(args.data, cfg)
-    for a in args.overrides:
-        apply_override(cfg, a)
-    cfg.validate()
-    dataset = build_dataset(cfg)
-    check_compatible(ck, dataset, args.checkpoint, cfg.data.root or getattr(dataset, "name", "dataset"))
+    model, cfg, dataset = load_model_and_data(args)
     index = {v: i for i, v in enumerate(dataset.videos)}
     missing = [v for v in args.video if v not in index]
     if missing:
