@@ -8,39 +8,10 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/parallel.h"
+
 namespace wtal::cpu {
 namespace {
-
-// Splits [0, n) into contiguous chunks, one per thread; small jobs run inline (a thread costs ~30 us).
-template <class F>
-void run_parallel(int64_t n, int64_t total_work, int requested, F&& body) {
-  int hw = static_cast<int>(std::thread::hardware_concurrency());
-  int threads = requested > 0 ? requested : std::max(1, hw);
-  const int64_t min_work_per_thread = 1 << 16;
-  threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(threads), n,
-                                                std::max<int64_t>(1, total_work / min_work_per_thread)}));
-  if (threads <= 1) {
-    body(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  std::vector<std::exception_ptr> errors(threads);
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (int i = 0; i < threads; ++i) {
-    const int64_t b = i * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    pool.emplace_back([&, i, b, e] {
-      try {
-        body(b, e);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    });
-  }
-  for (auto& t : pool) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
 
 // Calls emit(start, end) for every kept run of row x[0, len) at threshold thr.
 template <typename T, class Emit>

@@ -6,29 +6,10 @@
 #include <thread>
 #include <vector>
 
+#include "cpu/parallel.h"
+
 namespace wtal::cpu {
 namespace {
-
-template <class F>
-void run_parallel(int64_t n, int64_t total_work, int requested, F&& body) {
-  int hw = static_cast<int>(std::thread::hardware_concurrency());
-  int threads = requested > 0 ? requested : std::max(1, hw);
-  const int64_t min_work_per_thread = 1 << 16;
-  threads = static_cast<int>(std::min<int64_t>({static_cast<int64_t>(threads), n,
-                                                std::max<int64_t>(1, total_work / min_work_per_thread)}));
-  if (threads <= 1) {
-    body(0, n);
-    return;
-  }
-  std::vector<std::thread> pool;
-  const int64_t chunk = (n + threads - 1) / threads;
-  for (int i = 0; i < threads; ++i) {
-    const int64_t b = i * chunk, e = std::min(n, b + chunk);
-    if (b >= e) break;
-    pool.emplace_back([&, b, e] { body(b, e); });
-  }
-  for (auto& t : pool) t.join();
-}
 
 // scipy.ndimage "reflect" (half-sample symmetric, period 2L) for any offset, also beyond 2L.
 inline int64_t reflect(int64_t i, int64_t L) {
