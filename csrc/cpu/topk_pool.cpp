@@ -1,5 +1,7 @@
 #include "cpu/topk_pool.h"
 
+#include <utility>
+
 namespace wtal::cpu {
 
 using namespace pool_detail;
@@ -50,6 +52,111 @@ void topk_pool_backward(const T* grad, const T* x, int64_t B, int64_t Tn, int64_
     }
   });
 }
+
+namespace {
+
+// First (row, position) with a non-finite value in the valid prefixes of a [B, T, C] array, rows in
+// parallel; {-1, -1} if none.
+template <typename V>
+std::pair<int64_t, int64_t> first_non_finite(const V* v, int64_t B, int64_t T, int64_t C, const int64_t* lengths) {
+  std::vector<int64_t> bad(static_cast<size_t>(B), -1);
+  int64_t work = 0;
+  for (int64_t b = 0; b < B; ++b) work += lengths[b] * C;
+  parallel_for(B, work, [&](int64_t lo, int64_t hi) {
+    for (int64_t b = lo; b < hi; ++b) {
+      const V* row = v + b * T * C;
+      const int64_t n = lengths[b] * C;
+      bool ok = true;
+      for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(row[i]);  // branch-free: the common case
+      if (ok) continue;
+      for (int64_t i = 0; i < n; ++i) {
+        if (!std::isfinite(row[i])) {
+          bad[b] = i / C;
+          break;
+        }
+      }
+    }
+  });
+  for (int64_t b = 0; b < B; ++b) {
+    if (bad[b] >= 0) return {b, bad[b]};
+  }
+  return {-1, -1};
+}
+
+// Sum of the k largest of v[0, n) (1 <= k <= n, no NaN), added from the largest down; reorders v.
+// Long columns are first filtered to the values >= a pivot taken from a strided sample (a branch-free
+// pass); when at least k values pass, the k largest are all among them (the k-th largest is >= the
+// pivot), so the sum is the same, and the branchy selection runs on a fraction of the column.
+inline double top_sum_desc(double* v, int64_t n, int64_t k, double* scratch) {
+  constexpr int64_t S = 64;
+  if (n >= 4 * S && 4 * k <= n) {
+    double sample[S];
+    const int64_t stride = n / S;
+    for (int64_t i = 0; i < S; ++i) sample[i] = v[i * stride];
+    const int64_t r = std::min<int64_t>(S - 1, (k * S) / n + 6);  // ~2 sampling sd above the k-th
+    std::nth_element(sample, sample + r, sample + S, std::greater<>());
+    const double pivot = sample[r];
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      scratch[m] = v[i];
+      m += v[i] >= pivot;
+    }
+    if (m >= k) {
+      v = scratch;
+      n = m;
+    }
+  }
+  std::nth_element(v, v + (k - 1), v + n, std::greater<>());
+  std::sort(v, v + k, std::greater<>());
+  double sum = 0.0;
+  for (int64_t i = 0; i < k; ++i) sum += v[i];
+  return sum;
+}
+
+}  // namespace
+
+template <typename TX, typename TS>
+void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_t C, const int64_t* lengths,
+                      int64_t ratio, double* out, const char* x_name, const char* scale_name) {
+  check_pool_args(B, T, lengths, 0, ratio);
+  if (B == 0) return;
+  if (lengths == nullptr) throw std::invalid_argument("scaled_topk_mean needs lengths");
+  for (const auto& [bad, name] : {std::make_pair(first_non_finite(scale, B, T, 1, lengths), scale_name),
+                                  std::make_pair(first_non_finite(x, B, T, C, lengths), x_name)}) {
+    if (bad.first >= 0) {
+      throw std::invalid_argument(std::string(name) + " contains NaN or inf (row " + std::to_string(bad.first) +
+                                  ", position " + std::to_string(bad.second) + ")");
+    }
+  }
+  int64_t work = 0;
+  for (int64_t b = 0; b < B; ++b) work += lengths[b] * C * 8;
+  parallel_for(B, work, [&](int64_t lo, int64_t hi) {
+    std::vector<double> buf, scratch;
+    for (int64_t b = lo; b < hi; ++b) {
+      const int64_t len = lengths[b], kb = k_of(len, 0, ratio);
+      buf.resize(static_cast<size_t>(len * C));
+      scratch.resize(static_cast<size_t>(len));
+      // transpose to one contiguous column per class: selection then runs on unit-stride data
+      for (int64_t t = 0; t < len; ++t) {
+        const double s = static_cast<double>(scale[b * T + t]);
+        const TX* row = x + (b * T + t) * C;
+        for (int64_t c = 0; c < C; ++c) buf[c * len + t] = static_cast<double>(row[c]) * s;
+      }
+      for (int64_t c = 0; c < C; ++c) {
+        out[b * C + c] = top_sum_desc(buf.data() + c * len, len, kb, scratch.data()) / static_cast<double>(kb);
+      }
+    }
+  });
+}
+
+#define WTAL_SCALED_TOPK(TX, TS)                                                                              \
+  template void scaled_topk_mean<TX, TS>(const TX*, const TS*, int64_t, int64_t, int64_t, const int64_t*, int64_t, \
+                                         double*, const char*, const char*);
+WTAL_SCALED_TOPK(float, float)
+WTAL_SCALED_TOPK(float, double)
+WTAL_SCALED_TOPK(double, float)
+WTAL_SCALED_TOPK(double, double)
+#undef WTAL_SCALED_TOPK
 
 template void topk_pool_forward<float>(const float*, int64_t, int64_t, int64_t, const int64_t*, int64_t, int64_t,
                                        float*, float*, int32_t*);

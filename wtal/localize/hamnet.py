@@ -44,8 +44,8 @@ from wtal.localize.detections import Detections
 
 __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 
-# CPU tensors take the numpy partition path of hamnet_video_scores; tests turn this off to run the
-# torch path (the one CUDA tensors take) on the CPU.
+# CPU tensors take the fused C++ path of hamnet_video_scores; tests turn this off to run the torch
+# path (the one CUDA tensors take) on the CPU.
 _NUMPY_TOPK_ON_CPU = True
 
 
@@ -100,37 +100,25 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
     ``cas`` [B, T, C+1], ``att`` [B, T]; products and means in float64; the top-k mean uses
-    ``k = max(1, len // ratio)``. Computed per length bucket, reading only the valid part of each
-    row; raises ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
+    ``k = max(1, len // ratio)``, the k largest summed from the largest down. CPU: one fused C++ kernel
+    (``_C.scaled_topk_mean``); otherwise torch per length bucket. Both read only the valid part of each
+    row and raise ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
+    if dev.type == "cpu" and _NUMPY_TOPK_ON_CPU:
+        # One fused C++ pass (threads over videos): products, selection and the descending-order sum of
+        # the numpy formula (partition, sort, cumsum) over the valid prefixes only, NaN checks included.
+        from wtal._ext import _C
+
+        pooled = _C.scaled_topk_mean(np.ascontiguousarray(cas.numpy()), np.ascontiguousarray(att.numpy()),
+                                     np.ascontiguousarray(lens_host, dtype=np.int64), int(ratio))
+        return torch.softmax(torch.from_numpy(pooled), dim=1)
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
-    cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
-    groups = cm.buckets(lens_host, 1.3)
-    if cpu:
-        cas_np, att_np = cas.numpy(), att.numpy()
-        # one float64 workspace for the largest bucket (fresh pages per bucket cost more than the math)
-        work = np.empty(max(len(idx) * Tb for idx, Tb in groups) * K)
-    for idx, Tb in groups:
+    for idx, Tb in cm.buckets(lens_host, 1.3):
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
         kmax = int(kb_host.max())
-        if cpu:
-            # numpy's linear-time partition over time, then a sort of the kmax largest only (torch has
-            # no partition; its CPU topk is several times slower). The padded tail is -inf.
-            sub, ab = cas_np[idx, :Tb], att_np[idx, :Tb].astype(np.float64)
-            cm.check_nan_np(ab, lb_host, "attention", rows=idx)
-            cm.check_nan_np(sub, lb_host, "cas", rows=idx)
-            prod = work[:sub.size].reshape(sub.shape)
-            np.multiply(sub, ab[..., None], out=prod)
-            prod[np.arange(Tb)[None, :] >= lb_host[:, None]] = -np.inf   # padded (video, time) rows
-            prod.partition(Tb - kmax, axis=1)                # in place: no copy
-            top = prod[:, Tb - kmax:]
-            top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
-            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=1)[:, 0]
-            pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
-            continue
         idx_t = torch.from_numpy(idx).to(dev)
         sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
         ab = att[:, :Tb].index_select(0, idx_t).to(torch.float64)
