@@ -47,6 +47,9 @@ __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 # CPU tensors take the fused C++ path of hamnet_video_scores; tests turn this off to run the torch
 # path (the one CUDA tensors take) on the CPU.
 _NUMPY_TOPK_ON_CPU = True
+# CPU tensors score all proposals in one packed (CSR) oic_scores call; tests turn this off to run the
+# bucketed path (the one CUDA tensors take) on the CPU.
+_CSR_OIC_ON_CPU = True
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
             ``cas`` or ``attention`` (the message names the input), bad names or config values.
         TypeError: non-float ``cas``/``attention``, non-integer ``lengths``.
     """
-    from wtal.ops import connected_components, nms, nms_settings, oic_scores
+    from wtal.ops import connected_components, nms, nms_settings
 
     torch = cm.torch_mod()
     if not isinstance(config, HamNetConfig):
@@ -207,20 +210,11 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     if S == 0:
         return Detections.empty()
 
-    # 5: OIC on s[:, :, c] of each pair, one length bucket of pairs at a time.
-    score = torch.empty(S, dtype=torch.float64, device=dev)
-    pb_host = pb.cpu().numpy()
-    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
-    for idx, Tb in cm.buckets(lens_host[pb_host]):
-        idx_t = torch.from_numpy(idx).to(dev)
-        bi = pb[idx_t]
-        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
-        if local.shape[0] == 0:
-            continue
-        m = pair_first[idx_t][local] + within_b
-        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
-        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
-                              outer_ratio=config.outer_ratio, outer_weight=1.0)
+    # 5: OIC on s[:, :, c] of each pair.
+    if dev.type == "cpu" and _CSR_OIC_ON_CPU:
+        score = _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config)
+    else:
+        score = _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S, config)
     score = score + config.gamma * video_score[pb, pc][owner]
 
     # 6-7: seconds, then one batched soft-NMS over all (video, class) groups.
@@ -236,3 +230,41 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     g, kt = g[o], keep[o]
     return cm.to_detections(vnames, cnames, g // C, g % C, t[kt, 0], t[kt, 1], kept[o])
 
+
+def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
+    """OIC scores on the CPU: the valid prefix of s[b, :, c] of every pair packed into one float64 CSR
+    array (no padding), one kernel call; the same products and windows as the bucketed path."""
+    from wtal._ext import _C
+    from wtal.ops.oic_scores import OIC_VARIANTS
+
+    torch = cm.torch_mod()
+    lp = lens[pb]                                              # valid length of each pair's row
+    offsets = cm.exclusive_cumsum(lp)
+    pair, t = cm.expand_ranges(lp)                             # pair-major, then time
+    b = pb[pair]
+    vals = x[b, t, pc[pair]].to(torch.float64) * a[b, t].to(torch.float64)
+    out = _C.oic_scores(vals.numpy(), offsets[:-1].numpy(), lp.numpy(), owner.numpy(), starts.numpy(),
+                        ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio), 1.0)
+    return torch.from_numpy(out)
+
+
+def _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S: int, config: HamNetConfig):
+    """OIC scores one length bucket of pairs at a time (padded rows; the CUDA path)."""
+    from wtal.ops import oic_scores
+
+    torch = cm.torch_mod()
+    dev = x.device
+    score = torch.empty(S, dtype=torch.float64, device=dev)
+    pb_host = pb.cpu().numpy()
+    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
+    for idx, Tb in cm.buckets(lens_host[pb_host]):
+        idx_t = torch.from_numpy(idx).to(dev)
+        bi = pb[idx_t]
+        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
+        if local.shape[0] == 0:
+            continue
+        m = pair_first[idx_t][local] + within_b
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
+        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
+                              outer_ratio=config.outer_ratio, outer_weight=1.0)
+    return score
