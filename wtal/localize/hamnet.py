@@ -241,9 +241,17 @@ def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
     lp = lens[pb]                                              # valid length of each pair's row
     offsets = cm.exclusive_cumsum(lp)
     pair, t = cm.expand_ranges(lp)                             # pair-major, then time
-    b = pb[pair]
-    vals = x[b, t, pc[pair]].to(torch.float64) * a[b, t].to(torch.float64)
-    out = _C.oic_scores(vals.numpy(), offsets[:-1].numpy(), lp.numpy(), owner.numpy(), starts.numpy(),
+    pair, t = pair.numpy(), t.numpy()
+    b, c = pb.numpy()[pair], pc.numpy()[pair]
+    xn, an = x.numpy(), a.numpy()
+    if xn.flags.c_contiguous and an.flags.c_contiguous:        # flat takes: cheaper than 3-D indexing
+        T, K = xn.shape[1], xn.shape[2]
+        bt = b * T + t
+        xs, as_ = np.take(xn.reshape(-1), bt * K + c), np.take(an.reshape(-1), bt)
+    else:
+        xs, as_ = xn[b, t, c], an[b, t]
+    vals = xs.astype(np.float64) * as_.astype(np.float64)
+    out = _C.oic_scores(vals, offsets[:-1].numpy(), lp.numpy(), owner.numpy(), starts.numpy(),
                         ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio), 1.0)
     return torch.from_numpy(out)
 
