@@ -114,8 +114,19 @@ class Group {
     int64_t kept = 0;
     while (kept < n_) {
       if (o_.max_num > 0 && kept >= o_.max_num) break;
-      double m = ninf;
-      for (int64_t p = 0; p < n_; ++p) m = cur[p] > m ? cur[p] : m;
+      // four independent max chains (maxsd latency, not the loop, bounds a single chain)
+      double m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+      int64_t p = 0;
+      for (; p + 4 <= n_; p += 4) {
+        m0 = cur[p] > m0 ? cur[p] : m0;
+        m1 = cur[p + 1] > m1 ? cur[p + 1] : m1;
+        m2 = cur[p + 2] > m2 ? cur[p + 2] : m2;
+        m3 = cur[p + 3] > m3 ? cur[p + 3] : m3;
+      }
+      for (; p < n_; ++p) m0 = cur[p] > m0 ? cur[p] : m0;
+      m0 = m1 > m0 ? m1 : m0;
+      m2 = m3 > m2 ? m3 : m2;
+      const double m = m2 > m0 ? m2 : m0;
       if (m == ninf) break;
       int64_t i = 0;  // positions are in input order: the first maximum wins ties
       while (cur[i] != m) ++i;
