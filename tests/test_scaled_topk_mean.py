@@ -63,6 +63,20 @@ def test_skewed_columns_fall_back_when_the_sampled_pivot_is_too_high():
     np.testing.assert_array_equal(got, _reference(cas, att, lengths, ratio))
 
 
+@pytest.mark.parametrize("values", ["constant", "two_levels", "sorted", "reversed"])
+def test_degenerate_columns(values):
+    # All-equal and two-valued columns (the selection's pivot equals most values), sorted input.
+    n = 900
+    col = {"constant": np.full(n, 0.75), "two_levels": np.where(np.arange(n) % 3 == 0, 1.0, -2.0),
+           "sorted": np.linspace(-3.0, 3.0, n), "reversed": np.linspace(3.0, -3.0, n)}[values]
+    cas = np.stack([col, -col, np.zeros(n)], axis=1)[None]
+    att = np.ones((1, n), np.float32)
+    for ratio in (1, 2, 3, 10, 899, 900, 5000):
+        lengths = np.array([n], dtype=np.int64)
+        got = _C.scaled_topk_mean(cas, att, lengths, ratio)
+        np.testing.assert_array_equal(got, _reference(cas, att, lengths, ratio))
+
+
 @pytest.mark.parametrize("name", ["attention", "cas"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_in_valid_prefix_raises(name, bad):

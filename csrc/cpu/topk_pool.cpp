@@ -83,10 +83,62 @@ std::pair<int64_t, int64_t> first_non_finite(const V* v, int64_t B, int64_t T, i
   return {-1, -1};
 }
 
+// Branch-free Lomuto partition of v[0, n): moves the values `above` the pivot to the front and returns
+// their count (the comparisons on these data are unpredictable; conditional moves are not).
+template <bool kOrEqual>
+inline int64_t partition_above(double* v, int64_t n, double pivot) {
+  int64_t j = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = v[i];
+    const bool up = kOrEqual ? x >= pivot : x > pivot;
+    v[i] = v[j];
+    v[j] = x;
+    j += up;
+  }
+  return j;
+}
+
+inline double median3(double a, double b, double c) {
+  return std::max(std::min(a, b), std::min(std::max(a, b), c));
+}
+
+// Reorders v[0, n) (no NaN) so that v[0, k) holds the k largest values (as a multiset), 1 <= k <= n.
+inline void select_top(double* v, int64_t n, int64_t k) {
+  while (n > 32 && k < n) {
+    const double pivot = median3(v[0], v[n / 2], v[n - 1]);
+    const int64_t gt = partition_above<false>(v, n, pivot);
+    if (k <= gt) {
+      n = gt;
+      continue;
+    }
+    // [gt, n) is <= pivot and holds the pivot itself: split off the values equal to it (progress)
+    const int64_t eq = gt + partition_above<true>(v + gt, n - gt, pivot);
+    if (k <= eq) return;
+    v += eq;
+    n -= eq;
+    k -= eq;
+  }
+  if (k < n) std::nth_element(v, v + (k - 1), v + n, std::greater<>());
+}
+
+// Sorts v[0, n) in descending order (no NaN): quicksort on branch-free partitions, insertion sort
+// below 24 values. Equal values may end up in any order, which does not change a sum of the values.
+inline void sort_desc(double* v, int64_t n) {
+  while (n > 24) {
+    const double pivot = median3(v[0], v[n / 2], v[n - 1]);
+    const int64_t gt = partition_above<false>(v, n, pivot);
+    const int64_t eq = gt + partition_above<true>(v + gt, n - gt, pivot);
+    sort_desc(v, gt);  // [gt, eq) equals the pivot: already in place
+    v += eq;
+    n -= eq;
+  }
+  std::sort(v, v + n, std::greater<>());
+}
+
 // Sum of the k largest of v[0, n) (1 <= k <= n, no NaN), added from the largest down; reorders v.
 // Long columns are first filtered to the values >= a pivot taken from a strided sample (a branch-free
 // pass); when at least k values pass, the k largest are all among them (the k-th largest is >= the
-// pivot), so the sum is the same, and the branchy selection runs on a fraction of the column.
+// pivot), so the sum is the same, and the selection runs on a fraction of the column.
 inline double top_sum_desc(double* v, int64_t n, int64_t k, double* scratch) {
   constexpr int64_t S = 64;
   if (n >= 4 * S && 4 * k <= n) {
@@ -106,8 +158,8 @@ inline double top_sum_desc(double* v, int64_t n, int64_t k, double* scratch) {
       n = m;
     }
   }
-  std::nth_element(v, v + (k - 1), v + n, std::greater<>());
-  std::sort(v, v + k, std::greater<>());
+  select_top(v, n, k);
+  sort_desc(v, k);
   double sum = 0.0;
   for (int64_t i = 0; i < k; ++i) sum += v[i];
   return sum;
