@@ -238,10 +238,11 @@ def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
     from wtal.ops.oic_scores import OIC_VARIANTS
 
     torch = cm.torch_mod()
-    lp = lens[pb]                                              # valid length of each pair's row
-    offsets = cm.exclusive_cumsum(lp)
-    pair, t = cm.expand_ranges(lp)                             # pair-major, then time
-    pair, t = pair.numpy(), t.numpy()
+    lp = lens[pb].numpy()                                      # valid length of each pair's row
+    offsets = np.zeros(lp.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lp, out=offsets[1:])
+    pair = np.repeat(np.arange(lp.shape[0]), lp)               # pair-major, then time
+    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lp)
     b, c = pb.numpy()[pair], pc.numpy()[pair]
     xn, an = x.numpy(), a.numpy()
     if xn.flags.c_contiguous and an.flags.c_contiguous:        # flat takes: cheaper than 3-D indexing
@@ -251,7 +252,7 @@ def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
     else:
         xs, as_ = xn[b, t, c], an[b, t]
     vals = xs.astype(np.float64) * as_.astype(np.float64)
-    out = _C.oic_scores(vals, offsets[:-1].numpy(), lp.numpy(), owner.numpy(), starts.numpy(),
+    out = _C.oic_scores(vals, offsets[:-1], lp, owner.numpy(), starts.numpy(),
                         ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio), 1.0)
     return torch.from_numpy(out)
 
