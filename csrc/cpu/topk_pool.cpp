@@ -1,5 +1,6 @@
 #include "cpu/topk_pool.h"
 
+#include <atomic>
 #include <utility>
 
 namespace wtal::cpu {
@@ -54,6 +55,34 @@ void topk_pool_backward(const T* grad, const T* x, int64_t B, int64_t Tn, int64_
 }
 
 namespace {
+
+// Calls fn(b, scratch) for every row b < B on up to hardware_concurrency threads; rows are handed out
+// longest first from a shared counter (row costs follow the ragged lengths, so fixed chunks would
+// leave one thread with most of the work). Scratch is per thread.
+template <typename F>
+void for_rows_dynamic(int64_t B, const int64_t* lengths, int64_t work, F&& fn) {
+  std::vector<int64_t> order(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) order[b] = b;
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return lengths[a] > lengths[b]; });
+  const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t nt = std::min<int64_t>({hw, B, work / (int64_t{1} << 20) + 1});
+  std::atomic<int64_t> next{0};
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(std::max<int64_t>(nt, 1)));
+  auto worker = [&](int64_t id) {
+    std::vector<double> scratch;
+    try {
+      for (int64_t i = next.fetch_add(1); i < B; i = next.fetch_add(1)) fn(order[i], scratch);
+    } catch (...) {
+      errors[id] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int64_t id = 1; id < nt; ++id) threads.emplace_back(worker, id);
+  worker(0);
+  for (auto& th : threads) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
 
 // First (row, position) with a non-finite value in the valid prefixes of a [B, T, C] array, rows in
 // parallel; {-1, -1} if none.
@@ -182,21 +211,19 @@ void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_
   }
   int64_t work = 0;
   for (int64_t b = 0; b < B; ++b) work += lengths[b] * C * 8;
-  parallel_for(B, work, [&](int64_t lo, int64_t hi) {
-    std::vector<double> buf, scratch;
-    for (int64_t b = lo; b < hi; ++b) {
-      const int64_t len = lengths[b], kb = k_of(len, 0, ratio);
-      buf.resize(static_cast<size_t>(len * C));
-      scratch.resize(static_cast<size_t>(len));
-      // transpose to one contiguous column per class: selection then runs on unit-stride data
-      for (int64_t t = 0; t < len; ++t) {
-        const double s = static_cast<double>(scale[b * T + t]);
-        const TX* row = x + (b * T + t) * C;
-        for (int64_t c = 0; c < C; ++c) buf[c * len + t] = static_cast<double>(row[c]) * s;
-      }
-      for (int64_t c = 0; c < C; ++c) {
-        out[b * C + c] = top_sum_desc(buf.data() + c * len, len, kb, scratch.data()) / static_cast<double>(kb);
-      }
+  for_rows_dynamic(B, lengths, work, [&](int64_t b, std::vector<double>& mem) {
+    const int64_t len = lengths[b], kb = k_of(len, 0, ratio);
+    mem.resize(static_cast<size_t>(len * (C + 1)));
+    double* buf = mem.data();             // [C, len]
+    double* scratch = buf + len * C;      // [len]
+    // transpose to one contiguous column per class: selection then runs on unit-stride data
+    for (int64_t t = 0; t < len; ++t) {
+      const double s = static_cast<double>(scale[b * T + t]);
+      const TX* row = x + (b * T + t) * C;
+      for (int64_t c = 0; c < C; ++c) buf[c * len + t] = static_cast<double>(row[c]) * s;
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      out[b * C + c] = top_sum_desc(buf + c * len, len, kb, scratch) / static_cast<double>(kb);
     }
   });
 }
