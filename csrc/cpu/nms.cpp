@@ -380,6 +380,12 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
   } else {
     // Group sizes are very uneven (a long video's class has thousands of proposals): hand out groups
     // dynamically instead of in fixed chunks.
+    // Largest groups first, so that no thread is left with a big one at the end.
+    std::vector<int64_t> by_size(num_groups);
+    std::iota(by_size.begin(), by_size.end(), int64_t{0});
+    std::stable_sort(by_size.begin(), by_size.end(), [&](int64_t a, int64_t b) {
+      return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
+    });
     std::atomic<int64_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
@@ -387,7 +393,7 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
       std::vector<Candidate> cand;
       Group group(o);
       try {
-        for (int64_t g = next.fetch_add(1); g < num_groups; g = next.fetch_add(1)) run_group(g, cand, group);
+        for (int64_t i = next.fetch_add(1); i < num_groups; i = next.fetch_add(1)) run_group(by_size[i], cand, group);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();
