@@ -150,10 +150,10 @@ inline void select_top(double* v, int64_t n, int64_t k) {
   if (k < n) std::nth_element(v, v + (k - 1), v + n, std::greater<>());
 }
 
-// Sorts v[0, n) in descending order (no NaN): quicksort on branch-free partitions, insertion sort
-// below 24 values. Equal values may end up in any order, which does not change a sum of the values.
+// Sorts v[0, n) in descending order (no NaN): quicksort on branch-free partitions, a rank sort from
+// 12 values down. Equal values may end up in any order, which does not change a sum of the values.
 inline void sort_desc(double* v, int64_t n) {
-  while (n > 24) {
+  while (n > 12) {
     const double pivot = median3(v[0], v[n / 2], v[n - 1]);
     const int64_t gt = partition_above<false>(v, n, pivot);
     const int64_t eq = gt + partition_above<true>(v + gt, n - gt, pivot);
@@ -161,7 +161,16 @@ inline void sort_desc(double* v, int64_t n) {
     v += eq;
     n -= eq;
   }
-  std::sort(v, v + n, std::greater<>());
+  // n <= 12: each value goes to its rank (larger values first, equal ones in input order), computed
+  // with branch-free comparisons
+  double out[12];
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = v[i];
+    int64_t r = 0;
+    for (int64_t j = 0; j < n; ++j) r += (v[j] > x) | ((v[j] == x) & (j < i));
+    out[r] = x;
+  }
+  std::copy(out, out + n, v);
 }
 
 // Sum of the k largest of v[0, n) (1 <= k <= n, no NaN), added from the largest down; reorders v.
