@@ -268,6 +268,23 @@ def test_torch_paths_on_cpu(monkeypatch):
         O.assert_canonical_order(det, videos, classes)
 
 
+def test_packed_and_bucketed_oic_paths_agree_exactly(monkeypatch):
+    # CPU tensors score every proposal in one packed (CSR) oic_scores call; CUDA tensors use padded
+    # length buckets. Both read the same float64 products and windows: identical detections.
+    import wtal.localize.hamnet as hamnet
+
+    lengths = np.array([1, 24, 400, 97, 1000, 5, 333, 2, 61])
+    cas, att = O.make_hamnet_batch(lengths, 20, seed=3)
+    videos, classes = [f"v{i}" for i in range(len(lengths))], [f"c{i}" for i in range(20)]
+    kw = dict(videos=videos, classes=classes, seconds_per_snippet=16 / 25)
+    packed = localize_hamnet(cas, att, lengths, **kw)
+    monkeypatch.setattr(hamnet, "_CSR_OIC_ON_CPU", False)
+    bucketed = localize_hamnet(cas, att, lengths, **kw)
+    assert len(packed) > 50
+    for col in ("video", "label", "t_start", "t_end", "score"):
+        np.testing.assert_array_equal(getattr(packed, col), getattr(bucketed, col))
+
+
 @pytest.mark.cuda
 def test_cuda_matches_cpu():
     torch = pytest.importorskip("torch")

@@ -434,6 +434,30 @@ def test_many_groups_in_parallel_match_reference():
         np.testing.assert_array_equal(got[1], want[1])
 
 
+@pytest.mark.parametrize("overlap", ["iou", "plus_one", "inter_over_other"])
+@pytest.mark.parametrize("method", ["gaussian", "linear"])
+def test_soft_small_and_large_groups_match_reference_with_ties(method, overlap):
+    # Soft NMS selects by a linear scan in groups of up to 512 candidates and with a heap above that:
+    # groups on both sides of the switch, with tied scores (also after decay: quantized scores, duplicate
+    # segments), negative scores (raised by the decay) and integer snippet segments, must match the
+    # reference exactly.
+    rng = np.random.default_rng(11)
+    sizes = [1, 2, 37, 512, 513]
+    groups = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    rng.shuffle(groups)
+    n = len(groups)
+    starts = rng.integers(0, 400, n).astype(np.float64)
+    segs = np.stack([starts, starts + rng.integers(0, 30, n)], axis=1)
+    segs[rng.random(n) < 0.1] = [5.0, 9.0]
+    scores = np.round(rng.uniform(-0.3, 1.0, n) * 8) / 8
+    kw = dict(method=method, overlap=overlap, iou_threshold=0.3, sigma=0.5)
+    for extra in ({}, dict(min_score=0.05, max_num=300)):
+        got = nms(segs, scores, groups=groups, **kw, **extra)
+        want = _reference_nms(segs, scores, groups=groups, **kw, **extra)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
 @given(seed=seeds, method=st.sampled_from(["hard", "gaussian", "linear"]))
 def test_grouped_equals_loop_over_groups(seed, method):
     segs, scores, groups = random_proposals(np.random.default_rng(seed), 5, 20, span=40.0)

@@ -65,9 +65,43 @@ void backward_cpu(const py::array& grad, const py::array& x, const std::optional
 
 bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
 
+template <typename TX, typename TS>
+py::array_t<double> scaled_topk_mean_cpu(const py::array& x, const py::array& scale, const py::array& lengths,
+                                         int64_t ratio) {
+  check_array<TX>(x, "x", 3);
+  const int64_t B = x.shape(0), Tn = x.shape(1), C = x.shape(2);
+  check_array<TS>(scale, "scale", 2);
+  check_dim(scale, "scale", 0, B, "B");
+  check_dim(scale, "scale", 1, Tn, "T");
+  const int64_t* len = lengths_ptr(lengths, B);
+  py::array_t<double> out({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(C)});
+  const TX* xp = cdata<TX>(x);
+  const TS* sp = cdata<TS>(scale);
+  double* op = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    cpu::scaled_topk_mean<TX, TS>(xp, sp, B, Tn, C, len, ratio, op, "cas", "attention");
+  }
+  return out;
+}
+
 }  // namespace
 
 void bind_topk_pool(py::module_& m) {
+  m.def(
+      "scaled_topk_mean",
+      [](const py::array& x, const py::array& scale, const py::array& lengths, int64_t ratio) {
+        if (is_f32(x)) {
+          return is_f32(scale) ? scaled_topk_mean_cpu<float, float>(x, scale, lengths, ratio)
+                               : scaled_topk_mean_cpu<float, double>(x, scale, lengths, ratio);
+        }
+        return is_f32(scale) ? scaled_topk_mean_cpu<double, float>(x, scale, lengths, ratio)
+                             : scaled_topk_mean_cpu<double, double>(x, scale, lengths, ratio);
+      },
+      py::arg("x"), py::arg("scale"), py::arg("lengths"), py::arg("ratio"),
+      "HAM-Net video-score pooling (CPU): float64 [B, C] mean of the max(1, len // ratio) largest\n"
+      "x[b, t, c] * scale[b, t] over t < len (float64, summed from the largest down). NaN/inf in a valid\n"
+      "prefix raise ValueError naming 'attention' (scale) or 'cas' (x).");
   m.def(
       "topk_pool_forward_cpu",
       [](const py::array& x, const std::optional<py::array>& lengths, int64_t k, int64_t ratio, py::array out,

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <numeric>
 #include <stdexcept>
@@ -26,15 +27,23 @@ inline bool ranks_before(double sa, int64_t ia, double sb, int64_t ib) {
 
 inline bool below_min(const NmsOptions& o, double score) { return o.has_min_score && score < o.min_score; }
 
-// One group, candidates sorted by start. Only candidates whose start lies in a window around the selected
+// One group. Hard NMS: candidates sorted by start; only candidates whose start lies in a window around the selected
 // segment can have a nonzero overlap with it (see `window`); all others have overlap exactly 0, which
 // neither suppresses them (unless the threshold itself is 0, handled separately) nor changes their score
 // (both soft weights are exactly 1 at overlap 0). Visiting only the window therefore gives bit-identical
 // results to the all-pairs loop of the repositories, in O(n log n + overlapping pairs) instead of O(n^2).
+// Soft NMS: candidates in input order with precomputed lists of overlapping pairs (build_neighbors).
 class Group {
  public:
-  Group(std::vector<Candidate>& c, const NmsOptions& o) : o_(o), n_(static_cast<int64_t>(c.size())) {
-    std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+  explicit Group(const NmsOptions& o) : o_(o) {}
+
+  // Loads one group (in input order); hard NMS sorts it by start for window(). The buffers keep their
+  // capacity from group to group.
+  void load(std::vector<Candidate>& c, bool sort_by_start) {
+    n_ = static_cast<int64_t>(c.size());
+    if (sort_by_start) {
+      std::sort(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.start < b.start; });
+    }
     st_.resize(n_);
     en_.resize(n_);
     sc_.resize(n_);
@@ -49,7 +58,7 @@ class Group {
       max_len_ = std::max(max_len_, en_[p] - st_[p]);
     }
     // +1 conventions see segments up to 1 apart; everything else needs a positive intersection.
-    reach_ = o.overlap == NmsOverlap::kIoU ? 0.0 : 1.0;
+    reach_ = o_.overlap == NmsOverlap::kIoU ? 0.0 : 1.0;
   }
 
   int64_t hard(int64_t* keep, double* out_scores) {
@@ -87,6 +96,69 @@ class Group {
   // an upper bound and are re-placed only if the candidate reaches the top (lazy); decays that raise a
   // (negative) score are re-placed at once, so the top's key is always >= every current score.
   int64_t soft(int64_t* keep, double* out_scores) {
+    build_neighbors();
+    return n_ <= kLinearMax ? soft_linear(keep, out_scores) : soft_heap(keep, out_scores);
+  }
+
+  // Groups up to this size select by a linear scan over the current scores (two SIMD-friendly passes
+  // per selection); larger ones use the heap, whose cost does not grow with n per selection.
+  static constexpr int64_t kLinearMax = 512;
+
+  // The same selection rule as soft_heap (highest current score, ties to the lowest input index) with
+  // the current scores in cur_ (-inf once selected or discarded: every live score is finite). -0.0 and
+  // +0.0 compare equal here as in ranks_before.
+  int64_t soft_linear(int64_t* keep, double* out_scores) {
+    const double ninf = -std::numeric_limits<double>::infinity();
+    cur_.assign(sc_.begin(), sc_.end());
+    double* cur = cur_.data();
+    int64_t kept = 0;
+    while (kept < n_) {
+      if (o_.max_num > 0 && kept >= o_.max_num) break;
+      // four independent max chains (maxsd latency, not the loop, bounds a single chain)
+      double m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+      int64_t p = 0;
+      for (; p + 4 <= n_; p += 4) {
+        m0 = cur[p] > m0 ? cur[p] : m0;
+        m1 = cur[p + 1] > m1 ? cur[p + 1] : m1;
+        m2 = cur[p + 2] > m2 ? cur[p + 2] : m2;
+        m3 = cur[p + 3] > m3 ? cur[p + 3] : m3;
+      }
+      for (; p < n_; ++p) m0 = cur[p] > m0 ? cur[p] : m0;
+      m0 = m1 > m0 ? m1 : m0;
+      m2 = m3 > m2 ? m3 : m2;
+      const double m = m2 > m0 ? m2 : m0;
+      if (m == ninf) break;
+      int64_t i = 0;  // positions are in input order: the first maximum wins ties
+      while (cur[i] != m) ++i;
+      if (below_min(o_, m) && !(kept == 0 && o_.always_keep_top)) break;
+      keep[kept] = idx_[i];
+      out_scores[kept] = sc_[i];
+      ++kept;
+      alive_[i] = 0;
+      cur[i] = ninf;
+      for (int64_t e = nb_off_[i]; e < nb_off_[i + 1]; ++e) {
+        const int64_t j = nb_[e].other;
+        if (!alive_[j]) continue;
+        sc_[j] *= nms_weight(o_.method, nb_[e].overlap, o_.iou_threshold, o_.suppress_equal, o_.sigma);
+        cur[j] = sc_[j];
+        if (below_min(o_, sc_[j])) {
+          alive_[j] = 0;
+          cur[j] = ninf;
+        }
+      }
+      if (kept == 1 && o_.has_min_score) {
+        for (int64_t j = 0; j < n_; ++j) {
+          if (alive_[j] && below_min(o_, sc_[j])) {
+            alive_[j] = 0;
+            cur[j] = ninf;
+          }
+        }
+      }
+    }
+    return kept;
+  }
+
+  int64_t soft_heap(int64_t* keep, double* out_scores) {
     heap_.resize(n_);
     where_.resize(n_);
     key_ = sc_;
@@ -107,13 +179,10 @@ class Group {
       out_scores[kept] = sc_[i];
       ++kept;
       erase(i);
-      int64_t lo, hi;
-      window(i, &lo, &hi);
-      for (int64_t j = lo; j < hi; ++j) {
+      for (int64_t e = nb_off_[i]; e < nb_off_[i + 1]; ++e) {
+        const int64_t j = nb_[e].other;
         if (!alive_[j]) continue;
-        const double ov = nms_overlap(o_.overlap, st_[i], en_[i], st_[j], en_[j], o_.length_eps);
-        if (ov == 0.0) continue;
-        sc_[j] *= nms_weight(o_.method, ov, o_.iou_threshold, o_.suppress_equal, o_.sigma);
+        sc_[j] *= nms_weight(o_.method, nb_[e].overlap, o_.iou_threshold, o_.suppress_equal, o_.sigma);
         if (below_min(o_, sc_[j])) {
           erase(j);
         } else if (sc_[j] > key_[j]) {
@@ -143,6 +212,40 @@ class Group {
     const double lower = st_[i] - max_len_ - reach_ - slack;
     *lo = std::lower_bound(st_.begin(), st_.end(), lower) - st_.begin();
     *hi = std::upper_bound(st_.begin(), st_.end(), upper) - st_.begin();
+  }
+
+  // Soft NMS (candidates in input order): window() of a group with one long segment spans almost the
+  // whole group, and most of its visits find overlap 0 behind unpredictable branches. Instead, one sweep
+  // over the candidates in start order lists, for each p, the candidates q with a nonzero overlap when
+  // p is selected, computed by the same expression (nms_overlap(p, q)) as the window loop: decays are
+  // bit-identical and cost O(overlapping pairs). A pair can overlap only if the later-starting one starts
+  // at most end + reach after the other's end (the upper side of window()). iou and plus_one are
+  // symmetric expressions (min/max and a commutative sum), so their overlap is computed once per pair.
+  void build_neighbors() {
+    perm_.resize(n_);
+    std::iota(perm_.begin(), perm_.end(), int64_t{0});
+    std::sort(perm_.begin(), perm_.end(), [this](int64_t a, int64_t b) { return st_[a] < st_[b]; });
+    sorted_st_.resize(n_);
+    for (int64_t a = 0; a < n_; ++a) sorted_st_[a] = st_[perm_[a]];
+    const bool symmetric = o_.overlap != NmsOverlap::kInterOverOther;
+    edges_.clear();
+    for (int64_t a = 0; a < n_; ++a) {
+      const int64_t p = perm_[a];
+      const double upper = en_[p] + reach_;
+      for (int64_t b = a + 1; b < n_ && sorted_st_[b] <= upper; ++b) {
+        const int64_t q = perm_[b];
+        const double pq = nms_overlap(o_.overlap, st_[p], en_[p], st_[q], en_[q], o_.length_eps);
+        const double qp = symmetric ? pq : nms_overlap(o_.overlap, st_[q], en_[q], st_[p], en_[p], o_.length_eps);
+        if (pq != 0.0) edges_.push_back({p, q, pq});
+        if (qp != 0.0) edges_.push_back({q, p, qp});
+      }
+    }
+    nb_off_.assign(n_ + 1, 0);
+    for (const Edge& e : edges_) ++nb_off_[e.from + 1];
+    for (int64_t p = 0; p < n_; ++p) nb_off_[p + 1] += nb_off_[p];
+    nb_.resize(edges_.size());
+    fill_ = std::vector<int64_t>(nb_off_.begin(), nb_off_.end() - 1);
+    for (const Edge& e : edges_) nb_[fill_[e.from]++] = {e.to, e.overlap};
   }
 
   bool above(int64_t a, int64_t b) const { return ranks_before(key_[a], idx_[a], key_[b], idx_[b]); }
@@ -188,11 +291,23 @@ class Group {
   }
 
   const NmsOptions& o_;
-  int64_t n_;
-  std::vector<double> st_, en_, sc_, key_;
+  int64_t n_ = 0;
+  std::vector<double> st_, en_, sc_, key_, cur_;
   std::vector<int64_t> idx_;
   std::vector<char> alive_;
   std::vector<int64_t> heap_, where_;
+  struct Edge {
+    int64_t from, to;
+    double overlap;
+  };
+  struct Neighbor {
+    int64_t other;
+    double overlap;
+  };
+  std::vector<Edge> edges_;
+  std::vector<Neighbor> nb_;
+  std::vector<int64_t> nb_off_, fill_, perm_;
+  std::vector<double> sorted_st_;
   int64_t size_ = 0;
   double max_len_ = 0.0, reach_ = 0.0;
 };
@@ -242,7 +357,7 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
   std::vector<int64_t> counts(num_groups, 0);
 
   // Each group writes into its own slice [offsets[g], offsets[g+1]) of the outputs; compacted below.
-  auto run_group = [&](int64_t g, std::vector<Candidate>& cand) {
+  auto run_group = [&](int64_t g, std::vector<Candidate>& cand, Group& group) {
     const int64_t lo = offsets[g], hi = offsets[g + 1];
     cand.clear();
     for (int64_t p = lo; p < hi; ++p) {
@@ -250,7 +365,7 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
       cand.push_back({static_cast<double>(segments[2 * i]), static_cast<double>(segments[2 * i + 1]),
                       static_cast<double>(scores[i]), i});
     }
-    Group group(cand, o);
+    group.load(cand, o.method == NmsMethod::kHard);
     counts[g] = o.method == NmsMethod::kHard ? group.hard(keep + lo, kept_scores + lo)
                                              : group.soft(keep + lo, kept_scores + lo);
   };
@@ -260,17 +375,25 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
   nthreads = std::max<int64_t>(1, std::min({nthreads, num_groups, n / 2048 + 1}));
   if (nthreads == 1) {
     std::vector<Candidate> cand;
-    for (int64_t g = 0; g < num_groups; ++g) run_group(g, cand);
+    Group group(o);
+    for (int64_t g = 0; g < num_groups; ++g) run_group(g, cand, group);
   } else {
     // Group sizes are very uneven (a long video's class has thousands of proposals): hand out groups
     // dynamically instead of in fixed chunks.
+    // Largest groups first, so that no thread is left with a big one at the end.
+    std::vector<int64_t> by_size(num_groups);
+    std::iota(by_size.begin(), by_size.end(), int64_t{0});
+    std::stable_sort(by_size.begin(), by_size.end(), [&](int64_t a, int64_t b) {
+      return offsets[a + 1] - offsets[a] > offsets[b + 1] - offsets[b];
+    });
     std::atomic<int64_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
     auto worker = [&] {
       std::vector<Candidate> cand;
+      Group group(o);
       try {
-        for (int64_t g = next.fetch_add(1); g < num_groups; g = next.fetch_add(1)) run_group(g, cand);
+        for (int64_t i = next.fetch_add(1); i < num_groups; i = next.fetch_add(1)) run_group(by_size[i], cand, group);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!error) error = std::current_exception();

@@ -154,4 +154,13 @@ template <typename T>
 void topk_pool_backward(const T* grad, const T* x, int64_t B, int64_t Tn, int64_t C, const int64_t* lengths,
                         int64_t k, int64_t ratio, const T* cut_val, const int32_t* cut_idx, T* grad_x);
 
+// HAM-Net's video-score pooling without the softmax: out[b, c] (float64, [B, C]) is the mean of the
+// k_b = max(1, len_b / ratio) largest products double(x[b, t, c]) * double(scale[b, t]) over t < len_b,
+// summed in float64 from the largest down (the order of numpy's sort + cumsum). x: [B, T, C], scale:
+// [B, T], lengths: [B] in [1, T]. Throws std::invalid_argument for NaN/inf inside a valid prefix,
+// naming scale_name (checked first, all rows) or x_name and the first (row, position).
+template <typename TX, typename TS>
+void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_t C, const int64_t* lengths,
+                      int64_t ratio, double* out, const char* x_name, const char* scale_name);
+
 }  // namespace wtal::cpu

@@ -116,6 +116,9 @@ def names_arg(names: Sequence[str], n: int, name: str, what: str) -> np.ndarray:
     if len(arr) != n:
         raise ValueError(f"{name} must have {n} entries ({what}), got {len(arr)}")
     out = np.empty(n, dtype=object)
+    if all(isinstance(v, str) for v in arr):   # the common case, without the per-item work below
+        out[:] = arr
+        return out
     for i, v in enumerate(arr):
         if isinstance(v, bytes):
             v = v.decode("utf-8")

@@ -44,9 +44,12 @@ from wtal.localize.detections import Detections
 
 __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 
-# CPU tensors take the numpy partition path of hamnet_video_scores; tests turn this off to run the
-# torch path (the one CUDA tensors take) on the CPU.
+# CPU tensors take the fused C++ path of hamnet_video_scores; tests turn this off to run the torch
+# path (the one CUDA tensors take) on the CPU.
 _NUMPY_TOPK_ON_CPU = True
+# CPU tensors score all proposals in one packed (CSR) oic_scores call; tests turn this off to run the
+# bucketed path (the one CUDA tensors take) on the CPU.
+_CSR_OIC_ON_CPU = True
 
 
 @dataclass(frozen=True)
@@ -100,37 +103,25 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
     ``cas`` [B, T, C+1], ``att`` [B, T]; products and means in float64; the top-k mean uses
-    ``k = max(1, len // ratio)``. Computed per length bucket, reading only the valid part of each
-    row; raises ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
+    ``k = max(1, len // ratio)``, the k largest summed from the largest down. CPU: one fused C++ kernel
+    (``_C.scaled_topk_mean``); otherwise torch per length bucket. Both read only the valid part of each
+    row and raise ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
+    if dev.type == "cpu" and _NUMPY_TOPK_ON_CPU:
+        # One fused C++ pass (threads over videos): products, selection and the descending-order sum of
+        # the numpy formula (partition, sort, cumsum) over the valid prefixes only, NaN checks included.
+        from wtal._ext import _C
+
+        pooled = _C.scaled_topk_mean(np.ascontiguousarray(cas.numpy()), np.ascontiguousarray(att.numpy()),
+                                     np.ascontiguousarray(lens_host, dtype=np.int64), int(ratio))
+        return torch.softmax(torch.from_numpy(pooled), dim=1)
     pooled = torch.empty(B, K, dtype=torch.float64, device=dev)
-    cpu = dev.type == "cpu" and _NUMPY_TOPK_ON_CPU
-    groups = cm.buckets(lens_host, 1.3)
-    if cpu:
-        cas_np, att_np = cas.numpy(), att.numpy()
-        # one float64 workspace for the largest bucket (fresh pages per bucket cost more than the math)
-        work = np.empty(max(len(idx) * Tb for idx, Tb in groups) * K)
-    for idx, Tb in groups:
+    for idx, Tb in cm.buckets(lens_host, 1.3):
         lb_host = lens_host[idx]
         kb_host = np.maximum(lb_host // ratio, 1)
         kmax = int(kb_host.max())
-        if cpu:
-            # numpy's linear-time partition over time, then a sort of the kmax largest only (torch has
-            # no partition; its CPU topk is several times slower). The padded tail is -inf.
-            sub, ab = cas_np[idx, :Tb], att_np[idx, :Tb].astype(np.float64)
-            cm.check_nan_np(ab, lb_host, "attention", rows=idx)
-            cm.check_nan_np(sub, lb_host, "cas", rows=idx)
-            prod = work[:sub.size].reshape(sub.shape)
-            np.multiply(sub, ab[..., None], out=prod)
-            prod[np.arange(Tb)[None, :] >= lb_host[:, None]] = -np.inf   # padded (video, time) rows
-            prod.partition(Tb - kmax, axis=1)                # in place: no copy
-            top = prod[:, Tb - kmax:]
-            top = np.cumsum(np.sort(np.negative(top), axis=1), axis=1)   # -(descending cumsum)
-            total = -np.take_along_axis(top, (kb_host - 1)[:, None, None], axis=1)[:, 0]
-            pooled[torch.from_numpy(idx)] = torch.from_numpy(total / kb_host[:, None])
-            continue
         idx_t = torch.from_numpy(idx).to(dev)
         sub = cas[:, :Tb].index_select(0, idx_t).to(torch.float64)
         ab = att[:, :Tb].index_select(0, idx_t).to(torch.float64)
@@ -173,7 +164,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
             ``cas`` or ``attention`` (the message names the input), bad names or config values.
         TypeError: non-float ``cas``/``attention``, non-integer ``lengths``.
     """
-    from wtal.ops import connected_components, nms, nms_settings, oic_scores
+    from wtal.ops import connected_components, nms, nms_settings
 
     torch = cm.torch_mod()
     if not isinstance(config, HamNetConfig):
@@ -219,20 +210,11 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     if S == 0:
         return Detections.empty()
 
-    # 5: OIC on s[:, :, c] of each pair, one length bucket of pairs at a time.
-    score = torch.empty(S, dtype=torch.float64, device=dev)
-    pb_host = pb.cpu().numpy()
-    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
-    for idx, Tb in cm.buckets(lens_host[pb_host]):
-        idx_t = torch.from_numpy(idx).to(dev)
-        bi = pb[idx_t]
-        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
-        if local.shape[0] == 0:
-            continue
-        m = pair_first[idx_t][local] + within_b
-        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
-        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
-                              outer_ratio=config.outer_ratio, outer_weight=1.0)
+    # 5: OIC on s[:, :, c] of each pair.
+    if dev.type == "cpu" and _CSR_OIC_ON_CPU:
+        score = _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config)
+    else:
+        score = _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S, config)
     score = score + config.gamma * video_score[pb, pc][owner]
 
     # 6-7: seconds, then one batched soft-NMS over all (video, class) groups.
@@ -248,3 +230,50 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     g, kt = g[o], keep[o]
     return cm.to_detections(vnames, cnames, g // C, g % C, t[kt, 0], t[kt, 1], kept[o])
 
+
+def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
+    """OIC scores on the CPU: the valid prefix of s[b, :, c] of every pair packed into one float64 CSR
+    array (no padding), one kernel call; the same products and windows as the bucketed path."""
+    from wtal._ext import _C
+    from wtal.ops.oic_scores import OIC_VARIANTS
+
+    torch = cm.torch_mod()
+    lp = lens[pb].numpy()                                      # valid length of each pair's row
+    offsets = np.zeros(lp.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lp, out=offsets[1:])
+    pair = np.repeat(np.arange(lp.shape[0]), lp)               # pair-major, then time
+    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lp)
+    b, c = pb.numpy()[pair], pc.numpy()[pair]
+    xn, an = x.numpy(), a.numpy()
+    if xn.flags.c_contiguous and an.flags.c_contiguous:        # flat takes: cheaper than 3-D indexing
+        T, K = xn.shape[1], xn.shape[2]
+        bt = b * T + t
+        xs, as_ = np.take(xn.reshape(-1), bt * K + c), np.take(an.reshape(-1), bt)
+    else:
+        xs, as_ = xn[b, t, c], an[b, t]
+    vals = xs.astype(np.float64) * as_.astype(np.float64)
+    out = _C.oic_scores(vals, offsets[:-1], lp, owner.numpy(), starts.numpy(),
+                        ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio), 1.0)
+    return torch.from_numpy(out)
+
+
+def _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S: int, config: HamNetConfig):
+    """OIC scores one length bucket of pairs at a time (padded rows; the CUDA path)."""
+    from wtal.ops import oic_scores
+
+    torch = cm.torch_mod()
+    dev = x.device
+    score = torch.empty(S, dtype=torch.float64, device=dev)
+    pb_host = pb.cpu().numpy()
+    pair_first = cm.exclusive_cumsum(per_video[pb])               # first segment of each pair
+    for idx, Tb in cm.buckets(lens_host[pb_host]):
+        idx_t = torch.from_numpy(idx).to(dev)
+        bi = pb[idx_t]
+        local, within_b = cm.expand_ranges(per_video[bi])         # bucket-local pair, then segment
+        if local.shape[0] == 0:
+            continue
+        m = pair_first[idx_t][local] + within_b
+        rows = x[:, :Tb][bi, :, pc[idx_t]].to(torch.float64) * a[bi, :Tb].to(torch.float64)
+        score[m] = oic_scores(rows, lens[bi], local, starts[m], ends[m], variant="hamnet",
+                              outer_ratio=config.outer_ratio, outer_weight=1.0)
+    return score
