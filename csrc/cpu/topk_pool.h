@@ -9,6 +9,7 @@
 // cutoff. Backward rebuilds the selection from x and the cutoff, so it is dense, deterministic and free
 // of atomics.
 #pragma once
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -18,7 +19,10 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
+
+#include "cpu/parallel.h"
 
 namespace wtal::cpu {
 
@@ -111,34 +115,11 @@ inline void check_pool_args(int64_t B, int64_t T, const int64_t* lengths, int64_
   }
 }
 
-// Runs fn(begin, end) over [0, n) on up to hardware_concurrency std::threads; work is the rough number
-// of element operations, used to stay single-threaded on small inputs.
+// Runs fn(begin, end) over [0, n) (cpu/parallel.h); work is the rough number of element operations:
+// only split work worth ~1M element operations per thread.
 template <typename F>
 void parallel_for(int64_t n, int64_t work, F&& fn) {
-  const int64_t hw = std::max(1u, std::thread::hardware_concurrency());
-  // a std::thread costs tens of microseconds to start: only split work worth ~1M element operations each
-  const int64_t nt = std::min<int64_t>({hw, n, work / (int64_t{1} << 20) + 1});
-  if (nt <= 1) {
-    if (n > 0) fn(int64_t{0}, n);
-    return;
-  }
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(nt);
-  const int64_t chunk = (n + nt - 1) / nt;
-  for (int64_t i = 0; i < nt; ++i) {
-    const int64_t lo = i * chunk, hi = std::min(n, lo + chunk);
-    if (lo >= hi) break;
-    threads.emplace_back([&, i, lo, hi] {
-      try {
-        fn(lo, hi);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    });
-  }
-  for (auto& th : threads) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  run_parallel(n, work + (int64_t{1} << 20), 0, std::forward<F>(fn), int64_t{1} << 20);
 }
 
 }  // namespace pool_detail
