@@ -11,7 +11,6 @@ import torch
 
 from wtal.train.config import Config, apply_override, load_config, packaged_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # a tiny synthetic run: D=32, short clips, narrow heads (seconds on 2 cores)
 TINY = [
@@ -285,8 +284,9 @@ def test_train_cli_end_to_end_and_log(tmp_path, run_wtal):
 @pytest.mark.slow
 def test_ddp_two_process_gloo(tmp_path):
     cfg = write_yaml(tmp_path / "c.yaml", ["train.epochs=2", "device=cpu"], tmp_path / "run")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    # The workers import whatever wtal this interpreter imports (installed, or the source tree via PYTHONPATH
+    # in development); never the repository root blindly, which holds no compiled module after `pip install .`.
+    env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                            "--standalone", "-m", "wtal.cli", "train", cfg],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
