@@ -524,7 +524,8 @@ def _progress(iterable, desc: str, enabled: bool):
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         return iterable
-    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr)
+    # disable=None: bars only on a terminal; redirected logs (CI, nohup, files) stay readable.
+    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True, file=sys.stderr, disable=None)
 
 
 def load_trained(ckpt_path: str, *, device: str = "cpu"):
