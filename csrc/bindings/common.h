@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -65,6 +66,14 @@ inline void check_dim(const py::array& a, const char* name, int axis, py::ssize_
     throw py::value_error(std::string(name) + " must have " + what + " = " + std::to_string(expected) +
                           " along axis " + std::to_string(axis) + ", got shape " + shape_str(a));
   }
+}
+
+// Optional per-video lengths [B] (int64): nullptr when absent.
+inline const int64_t* optional_lengths(const std::optional<py::array>& lengths, py::ssize_t B) {
+  if (!lengths) return nullptr;
+  check_array<int64_t>(*lengths, "lengths", 1);
+  check_dim(*lengths, "lengths", 0, B, "B");
+  return cdata<int64_t>(*lengths);
 }
 
 [[noreturn]] inline void throw_no_cuda(const char* op) {

@@ -11,13 +11,6 @@
 namespace wtal::bind {
 namespace {
 
-const int64_t* lengths_ptr(const std::optional<py::array>& lengths, py::ssize_t B) {
-  if (!lengths) return nullptr;
-  check_array<int64_t>(*lengths, "lengths", 1);
-  check_dim(*lengths, "lengths", 0, B, "B");
-  return cdata<int64_t>(*lengths);
-}
-
 void check_4bc(const py::array& a, const char* name, py::ssize_t B, py::ssize_t C1) {
   check_dim(a, name, 0, 4, "4 (base, soft, semi_soft, hard)");
   check_dim(a, name, 1, B, "B");
@@ -33,7 +26,7 @@ void forward_cpu(const py::array& cas, const py::array& attention, const std::op
   check_array<T>(attention, "attention", 2);
   check_dim(attention, "attention", 0, B, "B");
   check_dim(attention, "attention", 1, Tn, "T");
-  const int64_t* len = lengths_ptr(lengths, B);
+  const int64_t* len = optional_lengths(lengths, B);
   check_array<T>(pooled, "pooled", 3, true);
   check_array<T>(cut_val, "cut_val", 3, true);
   check_array<int32_t>(cut_idx, "cut_idx", 3, true);
@@ -60,7 +53,7 @@ void backward_cpu(const py::array& grad, const py::array& cas, const py::array& 
   check_array<T>(attention, "attention", 2);
   check_dim(attention, "attention", 0, B, "B");
   check_dim(attention, "attention", 1, Tn, "T");
-  const int64_t* len = lengths_ptr(lengths, B);
+  const int64_t* len = optional_lengths(lengths, B);
   check_array<T>(grad, "grad", 3);
   check_array<T>(cut_val, "cut_val", 3);
   check_array<int32_t>(cut_idx, "cut_idx", 3);

@@ -12,19 +12,12 @@
 namespace wtal::bind {
 namespace {
 
-const int64_t* lengths_ptr(const std::optional<py::array>& lengths, py::ssize_t B) {
-  if (!lengths) return nullptr;
-  check_array<int64_t>(*lengths, "lengths", 1);
-  check_dim(*lengths, "lengths", 0, B, "B");
-  return cdata<int64_t>(*lengths);
-}
-
 template <typename T>
 void forward_cpu(const py::array& x, const std::optional<py::array>& lengths, int64_t k, int64_t ratio,
                  py::array& out, py::array& cut_val, py::array& cut_idx) {
   check_array<T>(x, "x", 3);
   const int64_t B = x.shape(0), Tn = x.shape(1), C = x.shape(2);
-  const int64_t* len = lengths_ptr(lengths, B);
+  const int64_t* len = optional_lengths(lengths, B);
   check_array<T>(out, "out", 2, true);
   check_array<T>(cut_val, "cut_val", 2, true);
   check_array<int32_t>(cut_idx, "cut_idx", 2, true);
@@ -45,7 +38,7 @@ void backward_cpu(const py::array& grad, const py::array& x, const std::optional
                   int64_t ratio, const py::array& cut_val, const py::array& cut_idx, py::array& grad_x) {
   check_array<T>(x, "x", 3);
   const int64_t B = x.shape(0), Tn = x.shape(1), C = x.shape(2);
-  const int64_t* len = lengths_ptr(lengths, B);
+  const int64_t* len = optional_lengths(lengths, B);
   check_array<T>(grad, "grad", 2);
   check_array<T>(cut_val, "cut_val", 2);
   check_array<int32_t>(cut_idx, "cut_idx", 2);
@@ -73,7 +66,7 @@ py::array_t<double> scaled_topk_mean_cpu(const py::array& x, const py::array& sc
   check_array<TS>(scale, "scale", 2);
   check_dim(scale, "scale", 0, B, "B");
   check_dim(scale, "scale", 1, Tn, "T");
-  const int64_t* len = lengths_ptr(lengths, B);
+  const int64_t* len = optional_lengths(lengths, B);
   py::array_t<double> out({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(C)});
   const TX* xp = cdata<TX>(x);
   const TS* sp = cdata<TS>(scale);

@@ -15,13 +15,6 @@ namespace {
 
 using namespace pool;
 
-int sm_count_hybrid(int device) {
-  static int cached[64] = {0};
-  if (device < 0 || device >= 64) return 132;
-  if (!cached[device]) check(cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  return cached[device];
-}
-
 // Per-snippet masks, literally as ADL.forward / _multiply compute them (same code in forward and backward).
 template <typename V>
 struct Masks {
@@ -243,7 +236,7 @@ void launch_forward(std::uintptr_t cas, std::uintptr_t attention, int64_t B, int
     rowmin_kernel<In, V><<<row_grid(B * T), kThreads, 0, stream>>>(c, B, T, C1, L, mins);
     check_launch("hybrid_attention_pool rowmin");
   }
-  const TilePlan plan = plan_tiles<V>(B, T, C1, 4, 8, sm_count_hybrid(device), 112 * 1024);
+  const TilePlan plan = plan_tiles<V>(B, T, C1, 4, 8, sm_count(device), 112 * 1024);
   const int64_t blocks = B * ((C1 + plan.CT - 1) / plan.CT);
   auto kernel = plan.staged ? forward_kernel<In, V, A, true> : forward_kernel<In, V, A, false>;
   check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(plan.smem)),

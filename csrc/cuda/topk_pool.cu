@@ -12,13 +12,6 @@ namespace {
 
 using namespace pool;
 
-int sm_count(int device) {
-  static int cached[64] = {0};
-  if (device < 0 || device >= 64) return 132;
-  if (!cached[device]) check(cudaDeviceGetAttribute(&cached[device], cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-  return cached[device];
-}
-
 template <typename In, typename V, typename A, bool Staged>
 __global__ void __launch_bounds__(kThreads) topk_forward_kernel(const In* __restrict__ x, int64_t B, int64_t T,
                                                                 int64_t C, const int64_t* __restrict__ lengths,
