@@ -1,6 +1,7 @@
 """_C.scaled_topk_mean (HAM-Net's video-score pooling, CPU) against the numpy formula it replaces:
 products in float64, the k = max(1, len // ratio) largest over the valid prefix, summed from the
-largest down (sort + cumsum), divided by k. Bit-identical results are required."""
+largest down (sort + cumsum), divided by k. The kernel sums the same k values in another order, so
+results must agree to the rounding of a k-term float64 sum (``assert_same_pool``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,15 +13,24 @@ from wtal._ext import _C
 
 
 def _reference(cas, att, lengths, ratio):
+    """(mean of the k largest, bound on the rounding of any k-term summation order) per (b, c)."""
     B, _, K = cas.shape
-    out = np.empty((B, K))
+    out, tol = np.empty((B, K)), np.empty((B, K))
     for b in range(B):
         n = int(lengths[b])
         k = max(1, n // ratio)
         prod = cas[b, :n].astype(np.float64) * att[b, :n].astype(np.float64)[:, None]   # [n, K]
         top = -np.sort(-prod, axis=0)[:k]                       # descending
         out[b] = np.cumsum(top, axis=0)[-1] / k                 # sequential sum from the largest
-    return out
+        tol[b] = 2 * k * np.finfo(np.float64).eps * np.abs(top).max(axis=0)
+    return out, tol
+
+
+def assert_same_pool(got, cas, att, lengths, ratio):
+    ref, tol = _reference(cas, att, lengths, ratio)
+    assert got.shape == ref.shape
+    bad = ~(np.abs(got - ref) <= tol)
+    assert not bad.any(), (np.argwhere(bad)[:5], got[bad][:5], ref[bad][:5])
 
 
 def _batch(rng, B, T, K, dtype_x, dtype_a, quantize):
@@ -46,7 +56,7 @@ def test_matches_numpy_formula(seed, ratio, quantize, dtypes):
         cas[b, lengths[b]:] = np.nan
         att[b, lengths[b]:] = np.nan
     got = _C.scaled_topk_mean(cas, att, lengths, ratio)
-    np.testing.assert_array_equal(got, _reference(cas, att, lengths, ratio))
+    assert_same_pool(got, cas, att, lengths, ratio)
     assert got.dtype == np.float64 and got.shape == (B, K)
 
 
@@ -60,7 +70,7 @@ def test_skewed_columns_fall_back_when_the_sampled_pivot_is_too_high():
     att = np.ones((1, n))
     lengths = np.array([n], dtype=np.int64)
     got = _C.scaled_topk_mean(cas, att, lengths, ratio)
-    np.testing.assert_array_equal(got, _reference(cas, att, lengths, ratio))
+    assert_same_pool(got, cas, att, lengths, ratio)
 
 
 @pytest.mark.parametrize("values", ["constant", "two_levels", "sorted", "reversed"])
@@ -74,7 +84,7 @@ def test_degenerate_columns(values):
     for ratio in (1, 2, 3, 10, 899, 900, 5000):
         lengths = np.array([n], dtype=np.int64)
         got = _C.scaled_topk_mean(cas, att, lengths, ratio)
-        np.testing.assert_array_equal(got, _reference(cas, att, lengths, ratio))
+        assert_same_pool(got, cas, att, lengths, ratio)
 
 
 @pytest.mark.parametrize("name", ["attention", "cas"])

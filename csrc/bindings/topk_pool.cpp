@@ -93,7 +93,7 @@ void bind_topk_pool(py::module_& m) {
       },
       py::arg("x"), py::arg("scale"), py::arg("lengths"), py::arg("ratio"),
       "HAM-Net video-score pooling (CPU): float64 [B, C] mean of the max(1, len // ratio) largest\n"
-      "x[b, t, c] * scale[b, t] over t < len (float64, summed from the largest down). NaN/inf in a valid\n"
+      "x[b, t, c] * scale[b, t] over t < len (float64; summation order unspecified). NaN/inf in a valid\n"
       "prefix raise ValueError naming 'attention' (scale) or 'cas' (x).");
   m.def(
       "topk_pool_forward_cpu",

@@ -1,6 +1,8 @@
 #include "cpu/topk_pool.h"
 
 #include <atomic>
+#include <limits>
+#include <type_traits>
 #include <utility>
 
 namespace wtal::cpu {
@@ -112,95 +114,69 @@ std::pair<int64_t, int64_t> first_non_finite(const V* v, int64_t B, int64_t T, i
   return {-1, -1};
 }
 
-// Branch-free Lomuto partition of v[0, n): moves the values `above` the pivot to the front and returns
-// their count (the comparisons on these data are unpredictable; conditional moves are not).
-template <bool kOrEqual>
-inline int64_t partition_above(double* v, int64_t n, double pivot) {
-  int64_t j = 0;
+// Branch-free out-of-place three-way partition of v[0, n) around p: values > p go to hi (returns
+// their count in *a), values < p are compacted to the front of v itself (count in *b; each write
+// lands at or before the position just read), values == p are dropped (n - a - b of them). Two
+// stores per value and no loads from the outputs: no chain through memory, unlike an in-place swap.
+inline void partition3(double* v, int64_t n, double p, double* hi, int64_t* a, int64_t* b) {
+  int64_t na = 0, nb = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double x = v[i];
-    const bool up = kOrEqual ? x >= pivot : x > pivot;
-    v[i] = v[j];
-    v[j] = x;
-    j += up;
+    hi[na] = x;
+    v[nb] = x;
+    na += x > p;
+    nb += x < p;
   }
-  return j;
+  *a = na;
+  *b = nb;
 }
 
 inline double median3(double a, double b, double c) {
   return std::max(std::min(a, b), std::min(std::max(a, b), c));
 }
 
-// Reorders v[0, n) (no NaN) so that v[0, k) holds the k largest values (as a multiset), 1 <= k <= n.
-inline void select_top(double* v, int64_t n, int64_t k) {
-  while (n > 32 && k < n) {
-    const double pivot = median3(v[0], v[n / 2], v[n - 1]);
-    const int64_t gt = partition_above<false>(v, n, pivot);
-    if (k <= gt) {
-      n = gt;
+// Quickselect for the k largest of v[0, n) (a multiset; 1 <= k <= n, no NaN) with partition3; v and
+// tmp (n values) are both clobbered. The pivot is one of the values, so every step drops at least
+// one. Returns the sum of the k largest when kSum, else the k-th largest value.
+template <bool kSum>
+inline double select_largest(double* v, int64_t n, int64_t k, double* tmp) {
+  double sum = 0.0;
+  while (k < n) {
+    const double p = median3(v[0], v[n / 2], v[n - 1]);
+    int64_t a, b;
+    partition3(v, n, p, tmp, &a, &b);
+    if (k <= a) {  // all k among the values > p, now in tmp
+      std::swap(v, tmp);
+      n = a;
       continue;
     }
-    // [gt, n) is <= pivot and holds the pivot itself: split off the values equal to it (progress)
-    const int64_t eq = gt + partition_above<true>(v + gt, n - gt, pivot);
-    if (k <= eq) return;
-    v += eq;
-    n -= eq;
-    k -= eq;
-  }
-  if (k < n) std::nth_element(v, v + (k - 1), v + n, std::greater<>());
-}
-
-// Sorts v[0, n) in descending order (no NaN): quicksort on branch-free partitions, a rank sort from
-// 12 values down. Equal values may end up in any order, which does not change a sum of the values.
-inline void sort_desc(double* v, int64_t n) {
-  while (n > 12) {
-    const double pivot = median3(v[0], v[n / 2], v[n - 1]);
-    const int64_t gt = partition_above<false>(v, n, pivot);
-    const int64_t eq = gt + partition_above<true>(v + gt, n - gt, pivot);
-    sort_desc(v, gt);  // [gt, eq) equals the pivot: already in place
-    v += eq;
-    n -= eq;
-  }
-  // n <= 12: each value goes to its rank (larger values first, equal ones in input order), computed
-  // with branch-free comparisons
-  double out[12];
-  for (int64_t i = 0; i < n; ++i) {
-    const double x = v[i];
-    int64_t r = 0;
-    for (int64_t j = 0; j < n; ++j) r += (v[j] > x) | ((v[j] == x) & (j < i));
-    out[r] = x;
-  }
-  std::copy(out, out + n, v);
-}
-
-// Sum of the k largest of v[0, n) (1 <= k <= n, no NaN), added from the largest down; reorders v.
-// Long columns are first filtered to the values >= a pivot taken from a strided sample (a branch-free
-// pass); when at least k values pass, the k largest are all among them (the k-th largest is >= the
-// pivot), so the sum is the same, and the selection runs on a fraction of the column.
-inline double top_sum_desc(double* v, int64_t n, int64_t k, double* scratch) {
-  constexpr int64_t S = 64;
-  if (n >= 4 * S && 4 * k <= n) {
-    double sample[S];
-    const int64_t stride = n / S;
-    for (int64_t i = 0; i < S; ++i) sample[i] = v[i * stride];
-    const int64_t r = std::min<int64_t>(S - 1, (k * S) / n + 6);  // ~2 sampling sd above the k-th
-    std::nth_element(sample, sample + r, sample + S, std::greater<>());
-    const double pivot = sample[r];
-    int64_t m = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      scratch[m] = v[i];
-      m += v[i] >= pivot;
+    if (kSum) {
+      for (int64_t i = 0; i < a; ++i) sum += tmp[i];
     }
-    if (m >= k) {
-      v = scratch;
-      n = m;
-    }
+    const int64_t e = n - a - b;
+    if (k <= a + e) return kSum ? sum + static_cast<double>(k - a) * p : p;
+    if (kSum) sum += static_cast<double>(e) * p;
+    k -= a + e;
+    n = b;
   }
-  select_top(v, n, k);
-  sort_desc(v, k);
-  double sum = 0.0;
-  for (int64_t i = 0; i < k; ++i) sum += v[i];
+  if (!kSum) return *std::min_element(v, v + n);
+  for (int64_t i = 0; i < n; ++i) sum += v[i];
   return sum;
+}
+
+// True iff v[0, n) holds no NaN or inf: an exponent test on the bits, which vectorizes (isfinite does
+// not without -ffast-math).
+template <typename V>
+inline bool all_finite(const V* v, int64_t n) {
+  using U = std::conditional_t<sizeof(V) == 4, uint32_t, uint64_t>;
+  constexpr U exp_mask = static_cast<U>(sizeof(V) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
+  U bad = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, v + i, sizeof u);
+    bad |= static_cast<U>((u & exp_mask) == exp_mask);
+  }
+  return bad == 0;
 }
 
 }  // namespace
@@ -211,30 +187,71 @@ void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_
   check_pool_args(B, T, lengths, 0, ratio);
   if (B == 0) return;
   if (lengths == nullptr) throw std::invalid_argument("scaled_topk_mean needs lengths");
-  for (const auto& [bad, name] : {std::make_pair(first_non_finite(scale, B, T, 1, lengths), scale_name),
-                                  std::make_pair(first_non_finite(x, B, T, C, lengths), x_name)}) {
-    if (bad.first >= 0) {
-      throw std::invalid_argument(std::string(name) + " contains NaN or inf (row " + std::to_string(bad.first) +
-                                  ", position " + std::to_string(bad.second) + ")");
-    }
-  }
+  std::vector<char> bad(static_cast<size_t>(B), 0);
   int64_t work = 0;
-  for (int64_t b = 0; b < B; ++b) work += lengths[b] * C * 8;
+  for (int64_t b = 0; b < B; ++b) work += lengths[b] * C * 4;
   for_rows_dynamic(B, lengths, work, [&](int64_t b, std::vector<double>& mem) {
     const int64_t len = lengths[b], kb = k_of(len, 0, ratio);
-    mem.resize(static_cast<size_t>(len * (C + 1)));
-    double* buf = mem.data();             // [C, len]
-    double* scratch = buf + len * C;      // [len]
-    // transpose to one contiguous column per class: selection then runs on unit-stride data
-    for (int64_t t = 0; t < len; ++t) {
-      const double s = static_cast<double>(scale[b * T + t]);
-      const TX* row = x + (b * T + t) * C;
-      for (int64_t c = 0; c < C; ++c) buf[c * len + t] = static_cast<double>(row[c]) * s;
+    const TX* xb = x + b * T * C;
+    const TS* sb = scale + b * T;
+    if (!all_finite(sb, len) || !all_finite(xb, len * C)) {
+      bad[b] = 1;  // reported below, in the documented order
+      return;
     }
+    // Per class, a pivot that the k-th largest value very likely reaches, from a strided sample: one
+    // row-major pass then keeps, per class, only the values >= pivot (branch-free appends). When at
+    // least k values pass, the k largest are all among them (the k-th largest is >= the pivot); else
+    // the class is redone on its whole column. Short or top-heavy columns take every value.
+    constexpr int64_t S = 64;
+    const bool sampled = len >= 4 * S && 4 * kb <= len;
+    mem.resize(static_cast<size_t>(C * (len + 1) + C * S + 2 * len));
+    double* cand = mem.data();                  // [C, len]: candidates of class c at cand + c * len
+    double* pivot = cand + C * len;             // [C]
+    double* sample = pivot + C;                 // [C, S]
+    double* sd = sample + C * S;                // [len]: the scale in double
+    double* tmp = sd + len;                     // [len]: selection scratch
+    std::fill(pivot, pivot + C, -std::numeric_limits<double>::infinity());
+    if (sampled) {
+      const int64_t stride = len / S;
+      const int64_t r = std::min<int64_t>(S - 1, (kb * S) / len + 6);  // ~2 sampling sd above the k-th
+      for (int64_t i = 0; i < S; ++i) {
+        const double s = static_cast<double>(sb[i * stride]);
+        const TX* row = xb + i * stride * C;
+        for (int64_t c = 0; c < C; ++c) sample[c * S + i] = static_cast<double>(row[c]) * s;
+      }
+      for (int64_t c = 0; c < C; ++c) pivot[c] = select_largest<false>(sample + c * S, S, r + 1, tmp);
+    }
+    // One column at a time with the count in a register: the block is small enough to stay in cache,
+    // and per-class counters in memory would chain every append through a store and a reload.
+    for (int64_t t = 0; t < len; ++t) sd[t] = static_cast<double>(sb[t]);
     for (int64_t c = 0; c < C; ++c) {
-      out[b * C + c] = top_sum_desc(buf + c * len, len, kb, scratch) / static_cast<double>(kb);
+      double* col = cand + c * len;
+      const double piv = pivot[c];
+      const TX* xc = xb + c;
+      int64_t n = 0;
+      for (int64_t t = 0; t < len; ++t) {
+        const double v = static_cast<double>(xc[t * C]) * sd[t];
+        col[n] = v;
+        n += v >= piv;
+      }
+      if (n < kb) {  // the sampled pivot was above the k-th largest: take the whole column
+        for (int64_t t = 0; t < len; ++t) col[t] = static_cast<double>(xc[t * C]) * sd[t];
+        n = len;
+      }
+      out[b * C + c] = select_largest<true>(col, n, kb, tmp) / static_cast<double>(kb);
     }
   });
+  for (int64_t b = 0; b < B; ++b) {
+    if (!bad[b]) continue;
+    for (const auto& [where, name] : {std::make_pair(first_non_finite(scale, B, T, 1, lengths), scale_name),
+                                      std::make_pair(first_non_finite(x, B, T, C, lengths), x_name)}) {
+      if (where.first >= 0) {
+        throw std::invalid_argument(std::string(name) + " contains NaN or inf (row " +
+                                    std::to_string(where.first) + ", position " + std::to_string(where.second) +
+                                    ")");
+      }
+    }
+  }
 }
 
 #define WTAL_SCALED_TOPK(TX, TS)                                                                              \

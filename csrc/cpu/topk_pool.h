@@ -137,9 +137,10 @@ void topk_pool_backward(const T* grad, const T* x, int64_t B, int64_t Tn, int64_
 
 // HAM-Net's video-score pooling without the softmax: out[b, c] (float64, [B, C]) is the mean of the
 // k_b = max(1, len_b / ratio) largest products double(x[b, t, c]) * double(scale[b, t]) over t < len_b,
-// summed in float64 from the largest down (the order of numpy's sort + cumsum). x: [B, T, C], scale:
-// [B, T], lengths: [B] in [1, T]. Throws std::invalid_argument for NaN/inf inside a valid prefix,
-// naming scale_name (checked first, all rows) or x_name and the first (row, position).
+// summed in float64 in an unspecified order (within k_b ulp-sized roundings of numpy's sort + cumsum;
+// the order of the sum is the only difference). x: [B, T, C], scale: [B, T], lengths: [B] in [1, T].
+// Throws std::invalid_argument for NaN/inf inside a valid prefix, naming scale_name (checked first,
+// all rows) or x_name and the first (row, position).
 template <typename TX, typename TS>
 void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_t C, const int64_t* lengths,
                       int64_t ratio, double* out, const char* x_name, const char* scale_name);

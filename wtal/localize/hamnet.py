@@ -103,15 +103,16 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
     """HAM-Net's video scores ``softmax(topk_mean(cas * attention))`` [B, C+1] in float64.
 
     ``cas`` [B, T, C+1], ``att`` [B, T]; products and means in float64; the top-k mean uses
-    ``k = max(1, len // ratio)``, the k largest summed from the largest down. CPU: one fused C++ kernel
+    ``k = max(1, len // ratio)``; the order of the float64 sum of the k largest is unspecified (the
+    paths agree to its rounding, ~k ulp). CPU: one fused C++ kernel
     (``_C.scaled_topk_mean``); otherwise torch per length bucket. Both read only the valid part of each
     row and raise ValueError naming ``cas`` or ``attention`` for NaN or inf there."""
     torch = cm.torch_mod()
     B, T, K = cas.shape
     dev = cas.device
     if dev.type == "cpu" and _NUMPY_TOPK_ON_CPU:
-        # One fused C++ pass (threads over videos): products, selection and the descending-order sum of
-        # the numpy formula (partition, sort, cumsum) over the valid prefixes only, NaN checks included.
+        # One fused C++ pass (threads over videos): products, selection and sum over the valid
+        # prefixes only, NaN checks included.
         from wtal._ext import _C
 
         pooled = _C.scaled_topk_mean(np.ascontiguousarray(cas.numpy()), np.ascontiguousarray(att.numpy()),
