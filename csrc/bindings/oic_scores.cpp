@@ -1,25 +1,32 @@
 // Binding of oic_scores: CPU kernel on numpy arrays, CUDA launcher on device pointers.
 #include "bindings.h"
 #include "bindings/common.h"
+
+#include <pybind11/stl.h>
 #include "cpu/oic_scores.h"
 #include "cuda/cuda_api.h"
 
 namespace wtal::bind {
 namespace {
 
-template <typename T>
-py::array oic_cpu(const py::array& cas, const py::array& row_start, const py::array& row_len, const py::array& rows,
-                  const py::array& starts, const py::array& ends, const cpu::OicParams& prm) {
+// TS = T and no scale: plain rows, output T; with a scale: products in double, output double.
+template <typename T, typename TS, typename TO>
+py::array oic_cpu(const py::array& cas, const py::array& row_start, int64_t stride, const py::array* scale,
+                  const int64_t* scale_start, const py::array& row_len, const py::array& rows, const py::array& starts,
+                  const py::array& ends, const cpu::OicParams& prm) {
   const int64_t R = row_len.shape(0), S = rows.shape(0);
-  py::array_t<T> out(S);
+  py::array_t<TO> out(S);
   const T* x = cdata<T>(cas);
+  const TS* w = scale ? cdata<TS>(*scale) : nullptr;
   const int64_t *rs = cdata<int64_t>(row_start), *rl = cdata<int64_t>(row_len);
   const int64_t *ro = cdata<int64_t>(rows), *st = cdata<int64_t>(starts), *en = cdata<int64_t>(ends);
-  T* o = out.mutable_data();
+  TO* o = out.mutable_data();
   py::gil_scoped_release nogil;
-  cpu::oic_scores<T>(x, rs, rl, R, ro, st, en, S, prm, o);
+  cpu::oic_scores<T, TS, TO>(x, rs, stride, w, scale_start, rl, R, ro, st, en, S, prm, o);
   return std::move(out);
 }
+
+bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
 
 }  // namespace
 
@@ -28,7 +35,8 @@ void bind_oic_scores(py::module_& m) {
       "oic_scores",
       [](const py::array& cas, const py::array& row_start, const py::array& row_len, const py::array& rows,
          const py::array& starts, const py::array& ends, int variant, double outer_ratio, double outer_weight,
-         int num_threads) {
+         int num_threads, int64_t stride, const std::optional<py::array>& scale,
+         const std::optional<py::array>& scale_start) {
         check_array<int64_t>(row_start, "row_start", 1);
         check_array<int64_t>(row_len, "lengths", 1);
         check_array<int64_t>(rows, "rows", 1);
@@ -42,10 +50,27 @@ void bind_oic_scores(py::module_& m) {
           throw py::value_error("rows, starts and ends must have the same size, got " + shape_str(rows) + ", " +
                                 shape_str(starts) + ", " + shape_str(ends));
         }
+        if (stride < 1) throw py::value_error("stride must be >= 1");
+        if (scale.has_value() != scale_start.has_value()) {
+          throw py::value_error("scale and scale_start must be given together");
+        }
         const int64_t *rs = cdata<int64_t>(row_start), *rl = cdata<int64_t>(row_len);
+        const int64_t* ss = nullptr;
+        if (scale) {
+          if (!is_f32(*scale)) check_array<double>(*scale, "scale", 1);
+          else check_array<float>(*scale, "scale", 1);
+          check_array<int64_t>(*scale_start, "scale_start", 1);
+          if (scale_start->shape(0) != row_len.shape(0)) {
+            throw py::value_error("scale_start and lengths must have the same size");
+          }
+          ss = cdata<int64_t>(*scale_start);
+        }
         for (py::ssize_t r = 0; r < row_len.shape(0); ++r) {
-          if (rl[r] < 0 || rs[r] < 0 || rs[r] + rl[r] > cas.size()) {
+          if (rl[r] < 0 || rs[r] < 0 || (rl[r] > 0 && rs[r] + (rl[r] - 1) * stride >= cas.size())) {
             throw py::value_error("row " + std::to_string(r) + " lies outside cas (lengths)");
+          }
+          if (ss && (ss[r] < 0 || ss[r] + rl[r] > scale->size())) {
+            throw py::value_error("row " + std::to_string(r) + " lies outside scale (scale_start, lengths)");
           }
         }
         if (variant < 0 || variant > 2) throw py::value_error("variant must be 0 (hamnet), 1 (facnet) or 2 (bm)");
@@ -55,16 +80,26 @@ void bind_oic_scores(py::module_& m) {
         prm.outer_ratio = outer_ratio;
         prm.outer_weight = outer_weight;
         prm.num_threads = num_threads;
-        if (py::dtype::of<float>().is(cas.dtype())) {
-          check_array<float>(cas, "cas", 1);
-          return oic_cpu<float>(cas, row_start, row_len, rows, starts, ends, prm);
+        const bool f32 = is_f32(cas);
+        if (f32) check_array<float>(cas, "cas", 1);
+        else check_array<double>(cas, "cas", 1);
+        const py::array* w = scale ? &*scale : nullptr;
+        if (!w) {
+          return f32 ? oic_cpu<float, float, float>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm)
+                     : oic_cpu<double, double, double>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm);
         }
-        check_array<double>(cas, "cas", 1);
-        return oic_cpu<double>(cas, row_start, row_len, rows, starts, ends, prm);
+        if (f32) {
+          return is_f32(*w) ? oic_cpu<float, float, double>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm)
+                            : oic_cpu<float, double, double>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm);
+        }
+        return is_f32(*w) ? oic_cpu<double, float, double>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm)
+                          : oic_cpu<double, double, double>(cas, row_start, stride, w, ss, row_len, rows, starts, ends, prm);
       },
       py::arg("cas"), py::arg("row_start"), py::arg("lengths"), py::arg("rows"), py::arg("starts"), py::arg("ends"),
       py::arg("variant"), py::arg("outer_ratio"), py::arg("outer_weight"), py::arg("num_threads") = 0,
-      "Outer-inner contrast score per segment; cas is flat, row r is cas[row_start[r] : row_start[r] + lengths[r]].");
+      py::arg("stride") = 1, py::arg("scale") = py::none(), py::arg("scale_start") = py::none(),
+      "Outer-inner contrast score per segment; cas is flat, row r is cas[row_start[r] + t * stride] for\n"
+      "t < lengths[r], times scale[scale_start[r] + t] (in float64, float64 output) when scale is given.");
 
 #ifdef WTAL_WITH_CUDA
   m.def("oic_scores_cuda_temp_bytes", &cuda::oic_scores_temp_bytes, py::arg("is_double"), py::arg("n_rows"),

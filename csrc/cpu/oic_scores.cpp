@@ -27,15 +27,16 @@ inline DD dd_add(DD a, double x) {
 // Prefix sums of one row in double-double: sum[a, b) then has ~1e-16 relative error with respect to
 // the window's own magnitude plus ~1e-32 of the row's, so a small-valued window after large values
 // (softmax tails, long rows, offsets) keeps its accuracy, which a plain float64 prefix sum loses.
-template <typename T>
 struct Prefix {
   std::vector<DD> p;
-  void build(const T* x, int64_t len) {
+  // value(t) is the row's t-th value in double, t < len
+  template <class Value>
+  void build(const Value& value, int64_t len) {
     p.resize(static_cast<size_t>(len) + 1);
     DD acc{};
     p[0] = acc;
     for (int64_t t = 0; t < len; ++t) {
-      acc = dd_add(acc, static_cast<double>(x[t]));
+      acc = dd_add(acc, value(t));
       p[t + 1] = acc;
     }
   }
@@ -46,10 +47,10 @@ struct Prefix {
 
 }  // namespace
 
-template <typename T>
-void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, int64_t n_rows,
-                const int64_t* rows, const int64_t* starts, const int64_t* ends, int64_t n_segments,
-                const OicParams& params, T* out) {
+template <typename T, typename TS, typename TO>
+void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS* scale, const int64_t* scale_start,
+                const int64_t* row_len, int64_t n_rows, const int64_t* rows, const int64_t* starts,
+                const int64_t* ends, int64_t n_segments, const OicParams& params, TO* out) {
   // Group segments by row (counting sort) so each used row's prefix sums are built once, in a
   // per-thread buffer: memory stays O(threads * T) whatever the number of rows.
   std::vector<int64_t> first(static_cast<size_t>(n_rows) + 1, 0);
@@ -77,21 +78,31 @@ void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, 
   for (int64_t r = 0; r < n_rows; ++r)
     if (first[r + 1] > first[r]) work += row_len[r];
   run_parallel(n_rows, work, params.num_threads, [&](int64_t b, int64_t e) {
-    Prefix<T> P;
+    Prefix P;
     for (int64_t r = b; r < e; ++r) {
       if (first[r + 1] == first[r]) continue;
       const T* x = cas + row_start[r];
+      const TS* w = scale ? scale + scale_start[r] : nullptr;
       const int64_t L = row_len[r];
-      for (int64_t t = 0; t < L; ++t) {
-        if (std::isnan(x[t])) {
-          throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
-                                      std::to_string(t) + ")");
+      bool nan = false;
+      auto value = [&](int64_t t) {
+        const double v = w ? static_cast<double>(x[t * stride]) * static_cast<double>(w[t])
+                           : static_cast<double>(x[t * stride]);
+        nan |= std::isnan(v);
+        return v;
+      };
+      P.build(value, L);
+      if (nan) {
+        for (int64_t t = 0; t < L; ++t) {
+          if (std::isnan(value(t))) {
+            throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
+                                        std::to_string(t) + ")");
+          }
         }
       }
-      P.build(x, L);
       for (int64_t j = first[r]; j < first[r + 1]; ++j) {
         const int64_t i = order[j];
-        out[i] = static_cast<T>(oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
+        out[i] = static_cast<TO>(oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
                                                   ends[i], static_cast<int>(params.variant), params.outer_ratio,
                                                   params.outer_weight));
       }
@@ -99,9 +110,15 @@ void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, 
   });
 }
 
-template void oic_scores<float>(const float*, const int64_t*, const int64_t*, int64_t, const int64_t*,
-                                const int64_t*, const int64_t*, int64_t, const OicParams&, float*);
-template void oic_scores<double>(const double*, const int64_t*, const int64_t*, int64_t, const int64_t*,
-                                 const int64_t*, const int64_t*, int64_t, const OicParams&, double*);
+#define WTAL_OIC(T, TS, TO)                                                                                \
+  template void oic_scores<T, TS, TO>(const T*, const int64_t*, int64_t, const TS*, const int64_t*, const int64_t*, \
+                                      int64_t, const int64_t*, const int64_t*, const int64_t*, int64_t,           \
+                                      const OicParams&, TO*);
+WTAL_OIC(float, float, float)
+WTAL_OIC(double, double, double)
+WTAL_OIC(float, float, double)
+WTAL_OIC(float, double, double)
+WTAL_OIC(double, float, double)
+#undef WTAL_OIC
 
 }  // namespace wtal::cpu

@@ -83,10 +83,13 @@ WTAL_OIC_HD inline double score(const Sum& sum, int64_t L, int64_t s, int64_t e,
 
 }  // namespace oic_detail
 
-// Throws std::invalid_argument for a segment outside its row or NaN inside a used row.
-template <typename T>
-void oic_scores(const T* cas, const int64_t* row_start, const int64_t* row_len, int64_t n_rows,
-                const int64_t* rows, const int64_t* starts, const int64_t* ends, int64_t n_segments,
-                const OicParams& params, T* out);
+// Row r is the strided sequence cas[row_start[r] + t * stride], t < row_len[r], times
+// scale[scale_start[r] + t] when scale is not null (the product in double: HAM-Net scores s = cas *
+// attention straight from [B, T, C] and [B, T] without packing the rows). Throws std::invalid_argument
+// for a segment outside its row or NaN inside a used row.
+template <typename T, typename TS, typename TO>
+void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS* scale, const int64_t* scale_start,
+                const int64_t* row_len, int64_t n_rows, const int64_t* rows, const int64_t* starts,
+                const int64_t* ends, int64_t n_segments, const OicParams& params, TO* out);
 
 }  // namespace wtal::cpu

@@ -233,28 +233,18 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
 
 
 def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
-    """OIC scores on the CPU: the valid prefix of s[b, :, c] of every pair packed into one float64 CSR
-    array (no padding), one kernel call; the same products and windows as the bucketed path."""
+    """OIC scores on the CPU in one kernel call: the row of pair p is the strided column
+    x[pb[p], :, pc[p]] times a[pb[p], :] (products in float64, as in the bucketed path), read in place."""
     from wtal._ext import _C
     from wtal.ops.oic_scores import OIC_VARIANTS
 
     torch = cm.torch_mod()
-    lp = lens[pb].numpy()                                      # valid length of each pair's row
-    offsets = np.zeros(lp.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lp, out=offsets[1:])
-    pair = np.repeat(np.arange(lp.shape[0]), lp)               # pair-major, then time
-    t = np.arange(offsets[-1]) - np.repeat(offsets[:-1], lp)
-    b, c = pb.numpy()[pair], pc.numpy()[pair]
-    xn, an = x.numpy(), a.numpy()
-    if xn.flags.c_contiguous and an.flags.c_contiguous:        # flat takes: cheaper than 3-D indexing
-        T, K = xn.shape[1], xn.shape[2]
-        bt = b * T + t
-        xs, as_ = np.take(xn.reshape(-1), bt * K + c), np.take(an.reshape(-1), bt)
-    else:
-        xs, as_ = xn[b, t, c], an[b, t]
-    vals = xs.astype(np.float64) * as_.astype(np.float64)
-    out = _C.oic_scores(vals, offsets[:-1], lp, owner.numpy(), starts.numpy(),
-                        ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio), 1.0)
+    xn, an = np.ascontiguousarray(x.numpy()), np.ascontiguousarray(a.numpy())
+    T, K = xn.shape[1], xn.shape[2]
+    b = pb.numpy()
+    out = _C.oic_scores(xn.reshape(-1), b * (T * K) + pc.numpy(), lens.numpy()[b], owner.numpy(),
+                        starts.numpy(), ends.numpy(), OIC_VARIANTS.index("hamnet"), float(config.outer_ratio),
+                        1.0, stride=K, scale=an.reshape(-1), scale_start=b * T)
     return torch.from_numpy(out)
 
 
