@@ -12,10 +12,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 namespace wtal::cpu {
 namespace {
 
@@ -95,48 +91,44 @@ class Group {
 
   // Soft NMS (ActionFormer softnms_1d_cpu order of operations; HAM-Net soft_nms without min_score):
   // select the argmax of the current scores, decay every remaining candidate, and when min_score is set
-  // discard each candidate as soon as its score is below it. Groups up to kBlockMax candidates find the
-  // argmax through per-block maxima (soft_blocks); larger ones in an indexed max-heap ordered by each
-  // candidate's key (score when last placed). Decays that lower a score leave the key as an upper bound
-  // and are re-placed only if the candidate reaches the top (lazy); decays that raise a (negative) score
-  // are re-placed at once, so the top's key is always >= every current score.
+  // discard each candidate as soon as its score is below it. The argmax comes from an indexed max-heap
+  // ordered by each candidate's key (score when last placed). Decays that lower a score leave the key as
+  // an upper bound and are re-placed only if the candidate reaches the top (lazy); decays that raise a
+  // (negative) score are re-placed at once, so the top's key is always >= every current score.
   int64_t soft(int64_t* keep, double* out_scores) {
     build_neighbors();
-    return n_ <= kBlockMax ? soft_blocks(keep, out_scores) : soft_heap(keep, out_scores);
+    return n_ <= kLinearMax ? soft_linear(keep, out_scores) : soft_heap(keep, out_scores);
   }
 
-  static constexpr int64_t kBlockMax = 4096;
-  static constexpr int64_t kBlock = 16;
+  // Groups up to this size select by a linear scan over the current scores (two SIMD-friendly passes
+  // per selection); larger ones use the heap, whose cost does not grow with n per selection.
+  static constexpr int64_t kLinearMax = 512;
 
   // The same selection rule as soft_heap (highest current score, ties to the lowest input index) with
-  // the current scores in cur_ (-inf once selected or discarded, and in the padding: every live score
-  // is finite). -0.0 and +0.0 compare equal here as in ranks_before. Blocks of kBlock candidates keep
-  // their maximum; a decay marks its block dirty and dirty blocks are recomputed before the next
-  // selection, which scans the block maxima, then the first block holding the maximum. Branch-light
-  // O(n / kBlock + kBlock) per selection instead of O(n) (the all-pairs scan) or the unpredictable
-  // branches of a tree.
-  int64_t soft_blocks(int64_t* keep, double* out_scores) {
+  // the current scores in cur_ (-inf once selected or discarded: every live score is finite). -0.0 and
+  // +0.0 compare equal here as in ranks_before.
+  int64_t soft_linear(int64_t* keep, double* out_scores) {
     const double ninf = -std::numeric_limits<double>::infinity();
-    const int64_t nblk = (n_ + kBlock - 1) / kBlock;
-    cur_.assign(nblk * kBlock, ninf);
-    std::copy(sc_.begin(), sc_.end(), cur_.begin());
+    cur_.assign(sc_.begin(), sc_.end());
     double* cur = cur_.data();
-    bmax_.resize(nblk);
-    dirty_.assign(nblk, 1);
     int64_t kept = 0;
     while (kept < n_) {
       if (o_.max_num > 0 && kept >= o_.max_num) break;
-      for (int64_t k = 0; k < nblk; ++k) {
-        if (dirty_[k]) {
-          bmax_[k] = max_of(cur + k * kBlock, kBlock);
-          dirty_[k] = 0;
-        }
+      // four independent max chains (maxsd latency, not the loop, bounds a single chain)
+      double m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
+      int64_t p = 0;
+      for (; p + 4 <= n_; p += 4) {
+        m0 = cur[p] > m0 ? cur[p] : m0;
+        m1 = cur[p + 1] > m1 ? cur[p + 1] : m1;
+        m2 = cur[p + 2] > m2 ? cur[p + 2] : m2;
+        m3 = cur[p + 3] > m3 ? cur[p + 3] : m3;
       }
-      const double m = max_of(bmax_.data(), nblk);
+      for (; p < n_; ++p) m0 = cur[p] > m0 ? cur[p] : m0;
+      m0 = m1 > m0 ? m1 : m0;
+      m2 = m3 > m2 ? m3 : m2;
+      const double m = m2 > m0 ? m2 : m0;
       if (m == ninf) break;
-      int64_t k = 0;
-      while (bmax_[k] != m) ++k;
-      int64_t i = k * kBlock;  // positions are in input order: the first maximum wins ties
+      int64_t i = 0;  // positions are in input order: the first maximum wins ties
       while (cur[i] != m) ++i;
       if (below_min(o_, m) && !(kept == 0 && o_.always_keep_top)) break;
       keep[kept] = idx_[i];
@@ -144,7 +136,6 @@ class Group {
       ++kept;
       alive_[i] = 0;
       cur[i] = ninf;
-      dirty_[k] = 1;
       for (int64_t e = nb_off_[i]; e < nb_off_[i + 1]; ++e) {
         const int64_t j = nb_[e].other;
         if (!alive_[j]) continue;
@@ -154,39 +145,17 @@ class Group {
           alive_[j] = 0;
           cur[j] = ninf;
         }
-        dirty_[j / kBlock] = 1;
       }
       if (kept == 1 && o_.has_min_score) {
         for (int64_t j = 0; j < n_; ++j) {
           if (alive_[j] && below_min(o_, sc_[j])) {
             alive_[j] = 0;
             cur[j] = ninf;
-            dirty_[j / kBlock] = 1;
           }
         }
       }
     }
     return kept;
-  }
-
-  // Maximum of v[0, n) (no NaN; -inf if n == 0); which of +0.0 and -0.0 is returned does not matter
-  // to the callers, which compare with ==.
-  static double max_of(const double* v, int64_t n) {
-    const double ninf = -std::numeric_limits<double>::infinity();
-    int64_t p = 0;
-#if defined(__SSE2__)
-    __m128d a = _mm_set1_pd(ninf), b = a;
-    for (; p + 4 <= n; p += 4) {
-      a = _mm_max_pd(a, _mm_loadu_pd(v + p));
-      b = _mm_max_pd(b, _mm_loadu_pd(v + p + 2));
-    }
-    a = _mm_max_pd(a, b);
-    double m = std::max(_mm_cvtsd_f64(a), _mm_cvtsd_f64(_mm_unpackhi_pd(a, a)));
-#else
-    double m = ninf;
-#endif
-    for (; p < n; ++p) m = v[p] > m ? v[p] : m;
-    return m;
   }
 
   int64_t soft_heap(int64_t* keep, double* out_scores) {
@@ -327,8 +296,6 @@ class Group {
   std::vector<int64_t> idx_;
   std::vector<char> alive_;
   std::vector<int64_t> heap_, where_;
-  std::vector<double> bmax_;
-  std::vector<char> dirty_;
   struct Edge {
     int64_t from, to;
     double overlap;
