@@ -196,7 +196,8 @@ def expand_ranges(counts):
     P = counts.shape[0]
     owner = torch.repeat_interleave(torch.arange(P, device=counts.device), counts)
     first = exclusive_cumsum(counts)[:-1]
-    within = torch.arange(owner.shape[0], device=counts.device) - first[owner]
+    # index_select, not first[owner]: advanced indexing costs ~4x more on CPU tensors
+    within = torch.arange(owner.shape[0], device=counts.device) - first.index_select(0, owner)
     return owner, within
 
 
@@ -236,11 +237,17 @@ _NUMPY_ORDER_ON_CPU = True
 def canonical_order(vid, cls, score):
     """Output order of every profile: video (batch order), class index, descending score; ties keep
     the order given (the NMS selection order). Returns an index tensor."""
+    if score.shape[0] < 2:
+        return torch_mod().arange(score.shape[0], device=score.device)
+    return canonical_order_by_key(vid * (int(cls.max()) + 1) + cls, score)
+
+
+def canonical_order_by_key(key, score):
+    """:func:`canonical_order` with one int64 ``key`` per detection that sorts as (video, class)."""
     torch = torch_mod()
     n = score.shape[0]
     if n < 2:
         return torch.arange(n, device=score.device)
-    key = vid * (int(cls.max()) + 1) + cls
     if score.device.type == "cpu" and _NUMPY_ORDER_ON_CPU:
         k, s = key.numpy(), score.numpy()
         if (k[1:] >= k[:-1]).all():
@@ -248,8 +255,12 @@ def canonical_order(vid, cls, score):
             bad = (k[1:] == k[:-1]) & (s[1:] > s[:-1])
             if not bad.any():
                 return torch.arange(n)
-            bad_keys = np.unique(k[1:][bad])
-            sub = np.flatnonzero(np.isin(k, bad_keys))
+            # rows of the groups with an increase: group starts, marked at each bad group's start
+            start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            gid = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1
+            flagged = np.zeros(start.shape[0], dtype=bool)
+            flagged[gid[1:][bad]] = True
+            sub = np.flatnonzero(flagged[gid])
             order = np.arange(n)
             order[sub] = sub[np.lexsort((-s[sub], k[sub]))]        # stable, within those groups
             return torch.from_numpy(order)
