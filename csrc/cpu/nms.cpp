@@ -228,24 +228,31 @@ class Group {
     sorted_st_.resize(n_);
     for (int64_t a = 0; a < n_; ++a) sorted_st_[a] = st_[perm_[a]];
     const bool symmetric = o_.overlap != NmsOverlap::kInterOverOther;
+    // Examined pairs in sweep order with both directed overlaps, degrees counted on the way, then a
+    // counting sort into CSR lists (entries with a zero overlap are dropped).
     edges_.clear();
+    nb_off_.assign(n_ + 1, 0);
+    int64_t* deg = nb_off_.data() + 1;
     for (int64_t a = 0; a < n_; ++a) {
       const int64_t p = perm_[a];
-      const double upper = en_[p] + reach_;
+      const double sp = st_[p], ep = en_[p];
+      const double upper = ep + reach_;
       for (int64_t b = a + 1; b < n_ && sorted_st_[b] <= upper; ++b) {
         const int64_t q = perm_[b];
-        const double pq = nms_overlap(o_.overlap, st_[p], en_[p], st_[q], en_[q], o_.length_eps);
-        const double qp = symmetric ? pq : nms_overlap(o_.overlap, st_[q], en_[q], st_[p], en_[p], o_.length_eps);
-        if (pq != 0.0) edges_.push_back({p, q, pq});
-        if (qp != 0.0) edges_.push_back({q, p, qp});
+        const double pq = nms_overlap(o_.overlap, sp, ep, st_[q], en_[q], o_.length_eps);
+        const double qp = symmetric ? pq : nms_overlap(o_.overlap, st_[q], en_[q], sp, ep, o_.length_eps);
+        edges_.push_back({p, q, pq, qp});
+        deg[p] += pq != 0.0;
+        deg[q] += qp != 0.0;
       }
     }
-    nb_off_.assign(n_ + 1, 0);
-    for (const Edge& e : edges_) ++nb_off_[e.from + 1];
     for (int64_t p = 0; p < n_; ++p) nb_off_[p + 1] += nb_off_[p];
-    nb_.resize(edges_.size());
-    fill_ = std::vector<int64_t>(nb_off_.begin(), nb_off_.end() - 1);
-    for (const Edge& e : edges_) nb_[fill_[e.from]++] = {e.to, e.overlap};
+    nb_.resize(nb_off_[n_]);
+    fill_.assign(nb_off_.begin(), nb_off_.end() - 1);
+    for (const Edge& e : edges_) {
+      if (e.pq != 0.0) nb_[fill_[e.p]++] = {e.q, e.pq};
+      if (e.qp != 0.0) nb_[fill_[e.q]++] = {e.p, e.qp};
+    }
   }
 
   bool above(int64_t a, int64_t b) const { return ranks_before(key_[a], idx_[a], key_[b], idx_[b]); }
@@ -296,9 +303,9 @@ class Group {
   std::vector<int64_t> idx_;
   std::vector<char> alive_;
   std::vector<int64_t> heap_, where_;
-  struct Edge {
-    int64_t from, to;
-    double overlap;
+  struct Edge {  // an examined pair: overlap of q when p is selected (pq) and the reverse (qp)
+    int64_t p, q;
+    double pq, qp;
   };
   struct Neighbor {
     int64_t other;
