@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace wtal::cpu {
 namespace {
 
@@ -114,22 +118,9 @@ class Group {
     int64_t kept = 0;
     while (kept < n_) {
       if (o_.max_num > 0 && kept >= o_.max_num) break;
-      // four independent max chains (maxsd latency, not the loop, bounds a single chain)
-      double m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
-      int64_t p = 0;
-      for (; p + 4 <= n_; p += 4) {
-        m0 = cur[p] > m0 ? cur[p] : m0;
-        m1 = cur[p + 1] > m1 ? cur[p + 1] : m1;
-        m2 = cur[p + 2] > m2 ? cur[p + 2] : m2;
-        m3 = cur[p + 3] > m3 ? cur[p + 3] : m3;
-      }
-      for (; p < n_; ++p) m0 = cur[p] > m0 ? cur[p] : m0;
-      m0 = m1 > m0 ? m1 : m0;
-      m2 = m3 > m2 ? m3 : m2;
-      const double m = m2 > m0 ? m2 : m0;
+      const double m = max_of(cur, n_);
       if (m == ninf) break;
-      int64_t i = 0;  // positions are in input order: the first maximum wins ties
-      while (cur[i] != m) ++i;
+      const int64_t i = first_equal(cur, n_, m);  // positions are in input order: the first maximum wins ties
       if (below_min(o_, m) && !(kept == 0 && o_.always_keep_top)) break;
       keep[kept] = idx_[i];
       out_scores[kept] = sc_[i];
@@ -156,6 +147,42 @@ class Group {
       }
     }
     return kept;
+  }
+
+  // Maximum of v[0, n) (no NaN; -inf when n == 0). Which of +0.0 and -0.0 it returns does not matter:
+  // the caller finds the position with ==, for which they are equal.
+  static double max_of(const double* v, int64_t n) {
+    const double ninf = -std::numeric_limits<double>::infinity();
+    int64_t p = 0;
+    double m = ninf;
+#if defined(__SSE2__)
+    __m128d a = _mm_set1_pd(ninf), b = a, c = a, d = a;
+    for (; p + 8 <= n; p += 8) {
+      a = _mm_max_pd(a, _mm_loadu_pd(v + p));
+      b = _mm_max_pd(b, _mm_loadu_pd(v + p + 2));
+      c = _mm_max_pd(c, _mm_loadu_pd(v + p + 4));
+      d = _mm_max_pd(d, _mm_loadu_pd(v + p + 6));
+    }
+    a = _mm_max_pd(_mm_max_pd(a, b), _mm_max_pd(c, d));
+    m = std::max(_mm_cvtsd_f64(a), _mm_cvtsd_f64(_mm_unpackhi_pd(a, a)));
+#endif
+    for (; p < n; ++p) m = v[p] > m ? v[p] : m;
+    return m;
+  }
+
+  // First position of m in v[0, n) (m is present).
+  static int64_t first_equal(const double* v, int64_t n, double m) {
+    int64_t p = 0;
+#if defined(__SSE2__)
+    const __m128d mm = _mm_set1_pd(m);
+    for (; p + 4 <= n; p += 4) {
+      const int bits = _mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(v + p), mm)) |
+                       (_mm_movemask_pd(_mm_cmpeq_pd(_mm_loadu_pd(v + p + 2), mm)) << 2);
+      if (bits) return p + __builtin_ctz(static_cast<unsigned>(bits));
+    }
+#endif
+    while (v[p] != m) ++p;
+    return p;
   }
 
   int64_t soft_heap(int64_t* keep, double* out_scores) {
