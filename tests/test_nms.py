@@ -868,3 +868,37 @@ def test_cuda_validation():
     with pytest.raises(TypeError, match="groups must be an integer"):
         nms(segs, torch.tensor([0.5, 0.4], device="cuda"), groups=torch.zeros(2, device="cuda"),
             iou_threshold=0.5)
+
+
+@given(seed=seeds, method=st.sampled_from(["hard", "gaussian", "linear"]),
+       overlap=st.sampled_from(["iou", "plus_one", "inter_over_other"]))
+def test_kept_order_score_sorts_each_group_by_final_score(seed, method, overlap):
+    # Negative and quantized scores: the soft decay raises negative scores (selection order differs
+    # from score order) and exact ties must keep the selection order.
+    rng = np.random.default_rng(seed)
+    segs, scores, groups = random_proposals(rng, 6, 30, span=40.0)
+    scores = np.round((scores - 0.5) * 8) / 8
+    kw = dict(method=method, overlap=overlap, iou_threshold=0.4, sigma=0.5, groups=groups)
+    keep, kept = nms(segs, scores, **kw)
+    want_k, want_s = [], []
+    g = groups[keep]
+    for gid in np.unique(g):                      # group ids ascend in the output
+        idx = np.flatnonzero(g == gid)
+        o = idx[np.argsort(-kept[idx], kind="stable")]
+        want_k.append(keep[o])
+        want_s.append(kept[o])
+    got_k, got_s = nms(segs, scores, kept_order="score", **kw)
+    np.testing.assert_array_equal(got_k, np.concatenate(want_k) if want_k else keep)
+    np.testing.assert_array_equal(got_s, np.concatenate(want_s) if want_s else kept)
+    # the torch twin used for CUDA outputs gives the same order
+    import torch
+    from wtal.ops.nms import _order_by_score
+
+    tk, ts = _order_by_score(torch.from_numpy(keep), torch.from_numpy(kept), torch.from_numpy(groups))
+    np.testing.assert_array_equal(tk.numpy(), got_k)
+    np.testing.assert_array_equal(ts.numpy(), got_s)
+
+
+def test_kept_order_is_checked():
+    with pytest.raises(ValueError, match="kept_order"):
+        nms(np.zeros((1, 2)), np.zeros(1), iou_threshold=0.5, kept_order="time")

@@ -70,9 +70,10 @@ void bind_nms(py::module_& m) {
       "nms",
       [](const py::array& segments, const py::array& scores, const py::object& groups, int method, int overlap,
          double iou_threshold, double sigma, const py::object& min_score, int64_t max_num, bool suppress_equal,
-         bool always_keep_top, double length_eps, int num_threads) -> py::tuple {
-        const auto o = make_options(method, overlap, iou_threshold, sigma, min_score, max_num, suppress_equal,
-                                    always_keep_top, length_eps);
+         bool always_keep_top, double length_eps, int num_threads, bool order_by_score) -> py::tuple {
+        auto o = make_options(method, overlap, iou_threshold, sigma, min_score, max_num, suppress_equal,
+                              always_keep_top, length_eps);
+        o.order_by_score = order_by_score;
         if (!segments.dtype().is(scores.dtype())) {
           throw py::type_error("segments and scores must have the same dtype, got " +
                                std::string(py::str(segments.dtype())) + " and " +
@@ -90,6 +91,7 @@ void bind_nms(py::module_& m) {
       py::arg("segments"), py::arg("scores"), py::arg("groups"), py::arg("method"), py::arg("overlap"),
       py::arg("iou_threshold"), py::arg("sigma"), py::arg("min_score"), py::arg("max_num"),
       py::arg("suppress_equal"), py::arg("always_keep_top"), py::arg("length_eps"), py::arg("num_threads") = 0,
+      py::arg("order_by_score") = false,
       "Batched greedy NMS on the CPU -> (keep int64 [K], scores float64 [K]); see wtal.ops.nms.");
 
   // CUDA entry point on raw device pointers (torch tensors' data_ptr()); wtal/ops/_nms_cuda.py sorts,

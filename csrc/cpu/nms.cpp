@@ -402,6 +402,20 @@ int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n
     group.load(cand, o.method == NmsMethod::kHard);
     counts[g] = o.method == NmsMethod::kHard ? group.hard(keep + lo, kept_scores + lo)
                                              : group.soft(keep + lo, kept_scores + lo);
+    if (o.order_by_score && counts[g] > 1) {
+      // Soft decays can raise a later selection above an earlier one (negative scores): reorder the
+      // group's survivors by final score, ties in selection order.
+      std::vector<int64_t> sel(counts[g]), tmp_keep(counts[g]);
+      std::vector<double> tmp_score(counts[g]);
+      std::iota(sel.begin(), sel.end(), lo);
+      std::stable_sort(sel.begin(), sel.end(), [&](int64_t a, int64_t b) { return kept_scores[a] > kept_scores[b]; });
+      for (size_t q = 0; q < sel.size(); ++q) {
+        tmp_keep[q] = keep[sel[q]];
+        tmp_score[q] = kept_scores[sel[q]];
+      }
+      std::copy(tmp_keep.begin(), tmp_keep.end(), keep + lo);
+      std::copy(tmp_score.begin(), tmp_score.end(), kept_scores + lo);
+    }
   };
 
   int64_t nthreads = num_threads > 0 ? num_threads : static_cast<int64_t>(std::thread::hardware_concurrency());

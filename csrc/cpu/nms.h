@@ -33,6 +33,7 @@ struct NmsOptions {
   bool suppress_equal = true;   // true: act when overlap >= threshold; false: when overlap > threshold
   bool always_keep_top = false; // keep each group's first selection even if below min_score (ActionFormer)
   double length_eps = 0.0;      // kIoU only: added to each length in the union (ActionFormer: 1e-6)
+  bool order_by_score = false;  // output each group's survivors by descending final score (stable)
 };
 
 // Overlap of the selected segment (si, ei) with another candidate (sj, ej), in float64.

@@ -237,17 +237,11 @@ _NUMPY_ORDER_ON_CPU = True
 def canonical_order(vid, cls, score):
     """Output order of every profile: video (batch order), class index, descending score; ties keep
     the order given (the NMS selection order). Returns an index tensor."""
-    if score.shape[0] < 2:
-        return torch_mod().arange(score.shape[0], device=score.device)
-    return canonical_order_by_key(vid * (int(cls.max()) + 1) + cls, score)
-
-
-def canonical_order_by_key(key, score):
-    """:func:`canonical_order` with one int64 ``key`` per detection that sorts as (video, class)."""
     torch = torch_mod()
     n = score.shape[0]
     if n < 2:
         return torch.arange(n, device=score.device)
+    key = vid * (int(cls.max()) + 1) + cls
     if score.device.type == "cpu" and _NUMPY_ORDER_ON_CPU:
         k, s = key.numpy(), score.numpy()
         if (k[1:] >= k[:-1]).all():

@@ -228,13 +228,12 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     groups = pbo * C + pco                                   # sorts as (video, class)
     settings = nms_settings("hamnet")
     settings["sigma"] = config.sigma
-    keep, kept = nms(t, score, groups=groups, **settings)
+    # Groups ascend as (video, class); within a group by final score, which is not always the
+    # selection order (decays raise negative scores).
+    keep, kept = nms(t, score, groups=groups, kept_order="score", **settings)
     g = groups.index_select(0, keep)
-    # Selection order is not always descending in the final score (decay raises negative scores).
-    o = cm.canonical_order_by_key(g, kept)
-    g, kt = g.index_select(0, o), keep.index_select(0, o)
-    t = t.index_select(0, kt)
-    return cm.to_detections(vnames, cnames, g // C, g % C, t[:, 0], t[:, 1], kept.index_select(0, o))
+    t = t.index_select(0, keep)
+    return cm.to_detections(vnames, cnames, g // C, g % C, t[:, 0], t[:, 1], kept)
 
 
 def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):

@@ -96,7 +96,7 @@ def nms_settings(name: str, **overrides: Any) -> dict[str, Any]:
 def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard", sigma: float = 0.5,
         min_score: float | None = None, max_num: int | None = None, groups: Any = None,
         overlap: str = "iou", suppress_equal: bool = True, always_keep_top: bool = False,
-        length_eps: float = 0.0) -> tuple[Any, Any]:
+        length_eps: float = 0.0, kept_order: str = "selection") -> tuple[Any, Any]:
     """Greedy NMS in descending score, independently inside each group.
 
     Args:
@@ -124,10 +124,13 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
             reproduces ActionFormer's ``softnms_1d_cpu``, which never tests the first-selected segment.
         length_eps: added to each segment length in the union of ``overlap="iou"`` (ActionFormer uses
             ``1e-6``, which also keeps the IoU of two zero-length segments finite).
+        kept_order: ``"selection"`` lists each group's survivors in selection order; ``"score"`` by
+            descending final score, ties in selection order (soft decays can raise a later selection's
+            negative score above an earlier one's, so the two differ).
 
     Returns:
         ``(keep, kept_scores)``: ``keep`` int64 ``[K]`` indexes the input, ordered by group id ascending,
-        then by selection order within the group; ``kept_scores`` ``[K]`` are the final scores (decayed,
+        then by ``kept_order`` within the group; ``kept_scores`` ``[K]`` are the final scores (decayed,
         for soft methods) in the dtype of ``scores`` (computed in float64). numpy in, numpy out; torch in,
         torch out on the same device (CUDA tensors run the CUDA kernel).
 
@@ -162,6 +165,7 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     length_eps = check_float(length_eps, "length_eps", lo=0.0)
     if length_eps != 0.0 and overlap != "iou":
         raise ValueError(f"length_eps applies to overlap='iou' only, got overlap={overlap!r}")
+    check_choice(kept_order, "kept_order", ("selection", "score"))
     kwargs = dict(method=METHODS[method], overlap=OVERLAPS[overlap], iou_threshold=iou_threshold, sigma=sigma,
                   min_score=min_score, max_num=0 if max_num is None else max_num,
                   suppress_equal=bool(suppress_equal), always_keep_top=bool(always_keep_top),
@@ -170,7 +174,8 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     if any(is_torch(x) and x.device.type == "cuda" for x in (segments, scores, groups) if x is not None):
         from wtal.ops._nms_cuda import nms_cuda
 
-        return nms_cuda(segments, scores, groups, **kwargs)
+        keep, kept = nms_cuda(segments, scores, groups, **kwargs)
+        return _order_by_score(keep, kept, groups) if kept_order == "score" else (keep, kept)
 
     segs = float_array(segments, "segments", ndim=2)
     if segs.shape[1] != 2:
@@ -188,13 +193,27 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     out_dtype = sc.dtype
     if segs.dtype != sc.dtype:  # float32 -> float64 is exact
         segs, sc = segs.astype(np.float64), sc.astype(np.float64)
-    keep, kept = _C.nms(segs, sc, g, **kwargs)
+    keep, kept = _C.nms(segs, sc, g, **kwargs, order_by_score=kept_order == "score")
     kept = kept.astype(out_dtype, copy=False)
     if any(is_torch(x) for x in (segments, scores, groups)):
         import torch
 
         return torch.from_numpy(keep), torch.from_numpy(np.ascontiguousarray(kept))
     return keep, kept
+
+
+def _order_by_score(keep, kept, groups):
+    """Torch (CUDA) twin of the CPU kernel's ``order_by_score``: within each group (groups ascending,
+    as given), descending final score, ties in the given order."""
+    import torch
+
+    if keep.shape[0] < 2:
+        return keep, kept
+    o = torch.sort(kept, descending=True, stable=True).indices
+    if groups is not None:
+        g = torch.as_tensor(groups, device=keep.device).index_select(0, keep.index_select(0, o))
+        o = o.index_select(0, torch.sort(g, stable=True).indices)
+    return keep.index_select(0, o), kept.index_select(0, o)
 
 
 def check_segments_scores(segs: np.ndarray, sc: np.ndarray) -> None:
