@@ -260,6 +260,55 @@ def test_argument_checks():
         oic_scores(cas, None, np.array([True]), [0], [1])
 
 
+@given(seed=st.integers(0, 2**31 - 1), variant=st.sampled_from(["hamnet", "facnet", "bm"]),
+       dtypes=st.sampled_from([(np.float32, np.float32), (np.float32, np.float64), (np.float64, np.float32),
+                               (np.float64, np.float64)]))
+def test_strided_scaled_rows_equal_packed_products(seed, variant, dtypes):
+    # The kernel entry the HAM-Net profile uses: row p is the strided column x[b, :, c] times a[b, :],
+    # read in place; it must equal oic_scores on the packed float64 products, bit for bit.
+    from wtal._ext import _C
+    from wtal.ops.oic_scores import OIC_VARIANTS
+
+    rng = np.random.default_rng(seed)
+    B, T, K = 3, 23, 4
+    x = rng.normal(size=(B, T, K)).astype(dtypes[0])
+    a = rng.uniform(0, 1, (B, T)).astype(dtypes[1])
+    lens = np.array([1, 23, 9], dtype=np.int64)
+    x[1, :, 3] = np.nan                       # a column no pair uses
+    pb = np.array([0, 1, 2, 2], dtype=np.int64)
+    pc = np.array([2, 0, 1, 3], dtype=np.int64)
+    segs = [(p, s, e) for p in range(4) for s in range(lens[pb[p]]) for e in range(s + 1, lens[pb[p]] + 1)]
+    rows, starts, ends = (np.array(v, dtype=np.int64) for v in zip(*segs))
+    got = _C.oic_scores(x.reshape(-1), pb * (T * K) + pc, lens[pb], rows, starts, ends,
+                        OIC_VARIANTS.index(variant), 0.25, 0.6, stride=K, scale=a.reshape(-1), scale_start=pb * T)
+    packed = x[pb, :, pc].astype(np.float64) * a[pb].astype(np.float64)      # [4, T]
+    want = oic_scores(packed, lens[pb], rows, starts, ends, variant=variant, outer_ratio=0.25, outer_weight=0.6)
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+
+
+def test_strided_rows_bounds_and_nan():
+    from wtal._ext import _C
+
+    x = np.zeros(12)
+    one = np.array([0], dtype=np.int64)
+    with pytest.raises(ValueError, match="outside cas"):
+        _C.oic_scores(x, np.array([1], dtype=np.int64), np.array([4], dtype=np.int64), one, one, one + 1,
+                      0, 0.25, 1.0, stride=4)         # 1 + 3 * 4 = 13 > 11
+    with pytest.raises(ValueError, match="outside scale"):
+        _C.oic_scores(x, one, np.array([3], dtype=np.int64), one, one, one + 1, 0, 0.25, 1.0, stride=4,
+                      scale=np.ones(5), scale_start=np.array([3], dtype=np.int64))
+    with pytest.raises(ValueError, match="together"):
+        _C.oic_scores(x, one, np.array([3], dtype=np.int64), one, one, one + 1, 0, 0.25, 1.0, scale=np.ones(5))
+    with pytest.raises(ValueError, match="stride"):
+        _C.oic_scores(x, one, np.array([3], dtype=np.int64), one, one, one + 1, 0, 0.25, 1.0, stride=0)
+    w = np.ones(3)
+    w[2] = np.nan                              # NaN in the scale of a used row
+    with pytest.raises(ValueError, match="NaN"):
+        _C.oic_scores(x, one, np.array([3], dtype=np.int64), one, one, one + 1, 0, 0.25, 1.0, stride=4,
+                      scale=w, scale_start=one)
+
+
 # ---------------------------------------------------------------------------------------------
 # CUDA (compared with the CPU path).
 
