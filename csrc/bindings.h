@@ -11,4 +11,5 @@ void bind_oic_scores(pybind11::module_& m);
 void bind_upsample(pybind11::module_& m);
 void bind_topk_pool(pybind11::module_& m);
 void bind_hybrid_attention_pool(pybind11::module_& m);
+void bind_finite(pybind11::module_& m);
 }  // namespace wtal::bind

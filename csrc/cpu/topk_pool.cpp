@@ -1,8 +1,9 @@
 #include "cpu/topk_pool.h"
 
+#include "cpu/finite.h"
+
 #include <atomic>
 #include <limits>
-#include <type_traits>
 #include <utility>
 
 namespace wtal::cpu {
@@ -86,34 +87,6 @@ void for_rows_dynamic(int64_t B, const int64_t* lengths, int64_t work, F&& fn) {
     if (e) std::rethrow_exception(e);
 }
 
-// First (row, position) with a non-finite value in the valid prefixes of a [B, T, C] array, rows in
-// parallel; {-1, -1} if none.
-template <typename V>
-std::pair<int64_t, int64_t> first_non_finite(const V* v, int64_t B, int64_t T, int64_t C, const int64_t* lengths) {
-  std::vector<int64_t> bad(static_cast<size_t>(B), -1);
-  int64_t work = 0;
-  for (int64_t b = 0; b < B; ++b) work += lengths[b] * C;
-  parallel_for(B, work, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      const V* row = v + b * T * C;
-      const int64_t n = lengths[b] * C;
-      bool ok = true;
-      for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(row[i]);  // branch-free: the common case
-      if (ok) continue;
-      for (int64_t i = 0; i < n; ++i) {
-        if (!std::isfinite(row[i])) {
-          bad[b] = i / C;
-          break;
-        }
-      }
-    }
-  });
-  for (int64_t b = 0; b < B; ++b) {
-    if (bad[b] >= 0) return {b, bad[b]};
-  }
-  return {-1, -1};
-}
-
 // Branch-free out-of-place three-way partition of v[0, n) around p: values > p go to hi (returns
 // their count in *a), values < p are compacted to the front of v itself (count in *b; each write
 // lands at or before the position just read), values == p are dropped (n - a - b of them). Two
@@ -162,21 +135,6 @@ inline double select_largest(double* v, int64_t n, int64_t k, double* tmp) {
   if (!kSum) return *std::min_element(v, v + n);
   for (int64_t i = 0; i < n; ++i) sum += v[i];
   return sum;
-}
-
-// True iff v[0, n) holds no NaN or inf: an exponent test on the bits, which vectorizes (isfinite does
-// not without -ffast-math).
-template <typename V>
-inline bool all_finite(const V* v, int64_t n) {
-  using U = std::conditional_t<sizeof(V) == 4, uint32_t, uint64_t>;
-  constexpr U exp_mask = static_cast<U>(sizeof(V) == 4 ? 0x7F800000ull : 0x7FF0000000000000ull);
-  U bad = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    U u;
-    std::memcpy(&u, v + i, sizeof u);
-    bad |= static_cast<U>((u & exp_mask) == exp_mask);
-  }
-  return bad == 0;
 }
 
 }  // namespace
