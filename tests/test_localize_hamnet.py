@@ -278,7 +278,7 @@ def test_packed_and_bucketed_oic_paths_agree_exactly(monkeypatch):
     videos, classes = [f"v{i}" for i in range(len(lengths))], [f"c{i}" for i in range(20)]
     kw = dict(videos=videos, classes=classes, seconds_per_snippet=16 / 25)
     packed = localize_hamnet(cas, att, lengths, **kw)
-    monkeypatch.setattr(hamnet, "_CSR_OIC_ON_CPU", False)
+    monkeypatch.setattr(hamnet, "_IN_PLACE_OIC_ON_CPU", False)
     bucketed = localize_hamnet(cas, att, lengths, **kw)
     assert len(packed) > 50
     for col in ("video", "label", "t_start", "t_end", "score"):

@@ -157,9 +157,9 @@ void scaled_topk_mean(const TX* x, const TS* scale, int64_t B, int64_t T, int64_
       return;
     }
     // Per class, a pivot that the k-th largest value very likely reaches, from a strided sample: one
-    // row-major pass then keeps, per class, only the values >= pivot (branch-free appends). When at
-    // least k values pass, the k largest are all among them (the k-th largest is >= the pivot); else
-    // the class is redone on its whole column. Short or top-heavy columns take every value.
+    // pass over the class's column then keeps only the values >= pivot (branch-free appends). When
+    // at least k values pass, the k largest are all among them (the k-th largest is >= the pivot);
+    // else the class is redone on its whole column. Short or top-heavy columns take every value.
     constexpr int64_t S = 64;
     const bool sampled = len >= 4 * S && 4 * kb <= len;
     mem.resize(static_cast<size_t>(C * (len + 1) + C * S + 2 * len));

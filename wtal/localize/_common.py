@@ -247,10 +247,9 @@ def canonical_order(vid, cls, score):
             bad = (k[1:] == k[:-1]) & (s[1:] > s[:-1])
             if not bad.any():
                 return torch.arange(n)
-            # rows of the groups with an increase: group starts, marked at each bad group's start
-            start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+            # rows of the groups with an increase (group id of each row, flagged per group)
             gid = np.cumsum(np.r_[True, k[1:] != k[:-1]]) - 1
-            flagged = np.zeros(start.shape[0], dtype=bool)
+            flagged = np.zeros(int(gid[-1]) + 1, dtype=bool)
             flagged[gid[1:][bad]] = True
             sub = np.flatnonzero(flagged[gid])
             order = np.arange(n)

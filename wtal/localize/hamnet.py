@@ -47,9 +47,9 @@ __all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
 # CPU tensors take the fused C++ path of hamnet_video_scores; tests turn this off to run the torch
 # path (the one CUDA tensors take) on the CPU.
 _NUMPY_TOPK_ON_CPU = True
-# CPU tensors score all proposals in one packed (CSR) oic_scores call; tests turn this off to run the
-# bucketed path (the one CUDA tensors take) on the CPU.
-_CSR_OIC_ON_CPU = True
+# CPU tensors score all proposals in one oic_scores kernel call that reads s = cas * attention in
+# place; tests turn this off to run the bucketed path (the one CUDA tensors take) on the CPU.
+_IN_PLACE_OIC_ON_CPU = True
 
 
 @dataclass(frozen=True)
@@ -214,7 +214,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
         return Detections.empty()
 
     # 5: OIC on s[:, :, c] of each pair.
-    if dev.type == "cpu" and _CSR_OIC_ON_CPU:
+    if dev.type == "cpu" and _IN_PLACE_OIC_ON_CPU:
         score = _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config)
     else:
         score = _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S, config)
