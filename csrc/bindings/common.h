@@ -54,6 +54,9 @@ void check_array(const py::array& a, const char* name, int ndim = -1, bool write
   }
 }
 
+// True iff a holds float32 (the dispatch test of the float32/float64 kernels).
+inline bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
+
 template <typename T>
 const T* cdata(const py::array& a) { return static_cast<const T*>(a.data()); }
 

@@ -35,7 +35,7 @@ void bind_finite(py::module_& m) {
         if (x.ndim() < 2) throw py::value_error("x must be [N, T, ...], got shape " + shape_str(x));
         check_array<int64_t>(lengths, "lengths", 1);
         check_dim(lengths, "lengths", 0, x.shape(0), "N");
-        if (py::dtype::of<float>().is(x.dtype())) {
+        if (is_f32(x)) {
           check_array<float>(x, "x");
           return first_non_finite_impl<float>(x, lengths);
         }

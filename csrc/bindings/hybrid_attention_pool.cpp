@@ -74,8 +74,6 @@ void backward_cpu(const py::array& grad, const py::array& cas, const py::array& 
   cpu::hybrid_attention_pool_backward<T>(gp, cp, ap, B, Tn, C1, len, ratio, include_min, tp, cv, ci, gc, ga);
 }
 
-bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
-
 }  // namespace
 
 void bind_hybrid_attention_pool(py::module_& m) {

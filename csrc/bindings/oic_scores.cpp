@@ -26,8 +26,6 @@ py::array oic_cpu(const py::array& cas, const py::array& row_start, int64_t stri
   return std::move(out);
 }
 
-bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
-
 }  // namespace
 
 void bind_oic_scores(py::module_& m) {

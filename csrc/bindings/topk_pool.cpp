@@ -56,8 +56,6 @@ void backward_cpu(const py::array& grad, const py::array& x, const std::optional
   cpu::topk_pool_backward<T>(gp, xp, B, Tn, C, len, k, ratio, cv, ci, gx);
 }
 
-bool is_f32(const py::array& a) { return py::dtype::of<float>().is(a.dtype()); }
-
 template <typename TX, typename TS>
 py::array_t<double> scaled_topk_mean_cpu(const py::array& x, const py::array& scale, const py::array& lengths,
                                          int64_t ratio) {
