@@ -404,12 +404,15 @@ class Trainer:
         subset = self.cfg.data.test_subset
         idx = subset_indices(self.dataset, subset, self.cfg)
         det = self.predict(idx)
-        if not self.dist.is_main:
-            return None, None
-        det.write(os.path.join(self.out_dir, f"predictions_{subset}.json"))
-        res = evaluate(self.dataset.ground_truth(subset), det, self.cfg)
-        write_metrics(os.path.join(self.out_dir, f"metrics_{subset}.json"), res)
-        return det, res
+        res = None
+        if self.dist.is_main:
+            det.write(os.path.join(self.out_dir, f"predictions_{subset}.json"))
+            res = evaluate(self.dataset.ground_truth(subset), det, self.cfg)
+            write_metrics(os.path.join(self.out_dir, f"metrics_{subset}.json"), res)
+        # Ranks leave together: a rank that tears its gloo group down while rank 0 is still evaluating
+        # aborted once in CI ("terminate called without an active exception", SIGABRT on rank 1).
+        barrier(self.dist)
+        return (det, res) if self.dist.is_main else (None, None)
 
     def close(self) -> None:
         self.logger.close()
