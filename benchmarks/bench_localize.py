@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 
 import localize_oracles as O
-from wtal.localize import BMConfig, HamNetConfig, localize_bm, localize_facnet, localize_hamnet
+from wtal.localize import BMLocalizeConfig, HamNetLocalizeConfig, localize_bm, localize_facnet, localize_hamnet
 
 QUICK = os.environ.get("WTAL_BENCH_QUICK", "0") not in ("", "0", "false", "False")
 TIMES: dict[tuple[str, str], float] = {}
@@ -160,7 +160,7 @@ def test_bm_thumos_python(benchmark, thumos_bm):
 def test_bm_thumos_wtal_cpu(benchmark, thumos_bm):
     names, Tbm, sps, arrays = thumos_bm
     benchmark.pedantic(localize_bm, args=(*arrays, Tbm),
-                       kwargs=dict(videos=names, classes=CLASSES20, seconds_per_snippet=sps, config=BMConfig()),
+                       kwargs=dict(videos=names, classes=CLASSES20, seconds_per_snippet=sps, config=BMLocalizeConfig()),
                        rounds=10, iterations=1, warmup_rounds=1)
     _record(benchmark, "bm-thumos14", "wtal-cpu")
 
@@ -222,7 +222,7 @@ def test_hamnet_anet_python_subset(benchmark, anet):
     rows = benchmark.pedantic(O.hamnet_oracle, args=(cas, att, Ts, vn, CLASSES200, 0.64), kwargs=dict(rat=20),
                               rounds=1, iterations=1)
     det = localize_hamnet(cas, att, Ts, videos=vn, classes=CLASSES200, seconds_per_snippet=0.64,
-                          config=HamNetConfig.activitynet())
+                          config=HamNetLocalizeConfig.activitynet())
     O.assert_same_detections(det, rows)
     factor = float(T.sum()) / float(Ts.sum())
     TIMES[("hamnet-anet13", "python (extrapolated)")] = benchmark.stats.stats.median * factor
@@ -233,7 +233,7 @@ def test_hamnet_anet_python_subset(benchmark, anet):
 @pytest.mark.benchmark(group="hamnet-anet13")
 def test_hamnet_anet_wtal_cpu(benchmark, anet):
     _, _, chunks = anet
-    out = benchmark.pedantic(_anet_wtal, args=(chunks, HamNetConfig.activitynet()), rounds=2, iterations=1,
+    out = benchmark.pedantic(_anet_wtal, args=(chunks, HamNetLocalizeConfig.activitynet()), rounds=2, iterations=1,
                              warmup_rounds=0)
     NOTES["hamnet-anet13"] = NOTES.get("hamnet-anet13", "") + f"; {sum(len(d) for d in out)} detections"
     _record(benchmark, "hamnet-anet13", "wtal-cpu")
@@ -244,7 +244,7 @@ def test_hamnet_anet_wtal_cuda(benchmark, anet):
     torch = _cuda_or_skip()
     _, _, chunks = anet
     gpu = [tuple(_to_cuda(torch, (cas, att, T))) for _, T, cas, att in chunks]
-    cfg = HamNetConfig.activitynet()
+    cfg = HamNetLocalizeConfig.activitynet()
 
     def run():
         out = [localize_hamnet(c, a, l_, videos=chunks[i][0], classes=CLASSES200, seconds_per_snippet=0.64,

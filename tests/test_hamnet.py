@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wtal.models.hamnet import HAMNet, HamNetModelConfig, hybrid_attention_pool_eager, mil_loss
+from wtal.models.hamnet import HAMNet, HamNetConfig, hybrid_attention_pool_eager, mil_loss
 from wtal.models.hamnet_config import LOSS_TERMS
 
 
@@ -81,7 +81,7 @@ def _inputs(B=4, T=60, C=5, seed=0, dtype=torch.float64):
 def _model(C=5, D=16, **kw):
     torch.manual_seed(0)
     kw.setdefault("pooling", "eager")
-    cfg = HamNetModelConfig(att_hidden=12, **kw)
+    cfg = HamNetConfig(att_hidden=12, **kw)
     return HAMNet(D, C, cfg).double()
 
 
@@ -106,7 +106,7 @@ def test_forward_shapes_and_background_last():
 
 def test_init_is_kaiming_uniform_a0_zero_bias():
     torch.manual_seed(0)
-    m = HAMNet(64, 3, HamNetModelConfig(att_hidden=32))
+    m = HAMNet(64, 3, HamNetConfig(att_hidden=32))
     for conv in (m.cls_conv1, m.cls_conv2, m.cls_out, m.att_conv1, m.att_conv2, m.att_out):
         fan_in = conv.in_channels * conv.kernel_size[0]
         bound = math.sqrt(2.0) * math.sqrt(3.0 / fan_in)  # gain sqrt(2) for leaky_relu with a=0
@@ -155,8 +155,8 @@ def test_activitynet_smoothing_is_avgpool17_count_include_pad():
 
 
 # ---------------------------------------------------------------------- losses vs the authors' code
-@pytest.mark.parametrize("preset,cfg", [("thumos", HamNetModelConfig.thumos14()),
-                                        ("anet", HamNetModelConfig.activitynet())])
+@pytest.mark.parametrize("preset,cfg", [("thumos", HamNetConfig.thumos14()),
+                                        ("anet", HamNetConfig.activitynet())])
 @pytest.mark.parametrize("pooling", ["eager", "op"])
 @pytest.mark.parametrize("threshold", ["max", "range"])
 def test_loss_matches_authors_code(preset, cfg, pooling, threshold):
@@ -182,7 +182,7 @@ def test_loss_matches_authors_code(preset, cfg, pooling, threshold):
 
 
 def test_effective_weights_follow_code_mixing():
-    for cfg, p in ((HamNetModelConfig.thumos14(), THUMOS), (HamNetModelConfig.activitynet(), ANET)):
+    for cfg, p in ((HamNetConfig.thumos14(), THUMOS), (HamNetConfig.activitynet(), ANET)):
         w = cfg.weights()
         assert w["bcl"] == pytest.approx(p["lm_1"] * (1 - p["wt"]))
         assert w["hal"] == pytest.approx(p["lm_1"] * p["wt"])
@@ -223,10 +223,12 @@ def test_variable_lengths_equal_per_video_losses():
         single = hybrid_attention_pool_eager(cas[b:b + 1, :L], att[b:b + 1, :L], gamma=0.2, ratio=10)
         for x, y in zip(batched, single):
             torch.testing.assert_close(x[b], y[0])
-    # sparsity/guide average over valid snippets only
+    # every term is the batch mean of per-video values over each video's valid snippets
     got = m.loss({"cas": cas, "attention": att, "lengths": lengths}, {"labels": labels})
-    valid = torch.cat([att[b, :L] for b, L in enumerate(lengths.tolist())])
-    torch.testing.assert_close(got["sparse"], valid.mean())
+    singles = [m.loss({"cas": cas[b:b + 1, :L], "attention": att[b:b + 1, :L]}, {"labels": labels[b:b + 1]})
+               for b, L in enumerate(lengths.tolist())]
+    for term in got:
+        torch.testing.assert_close(got[term], torch.stack([s[term] for s in singles]).mean())
 
 
 # ---------------------------------------------------------------------- ablation switches
@@ -236,7 +238,7 @@ def test_ablation_switches_remove_terms():
     for term in LOSS_TERMS:
         m = _model(**{f"use_{term}": False})
         got = m.loss({"cas": cas, "attention": att}, {"labels": labels})
-        w = HamNetModelConfig().weights()
+        w = HamNetConfig().weights()
         expect = sum(w[t] * full[t] for t in LOSS_TERMS if t != term)
         torch.testing.assert_close(got["total"], expect)
 
@@ -254,13 +256,13 @@ def test_bcl_only_trains_no_attention_branch():
 
 def test_config_validation():
     with pytest.raises(ValueError, match="pooling"):
-        HamNetModelConfig(pooling="fast").validate()
+        HamNetConfig(pooling="fast").validate()
     with pytest.raises(ValueError, match="dropout"):
-        HamNetModelConfig(dropout=1.0).validate()
+        HamNetConfig(dropout=1.0).validate()
     with pytest.raises(ValueError, match="smooth_kernel"):
-        HamNetModelConfig(smooth_kernel=16).validate()
+        HamNetConfig(smooth_kernel=16).validate()
     with pytest.raises(ValueError, match="every loss term"):
-        HamNetModelConfig(**{f"use_{t}": False for t in LOSS_TERMS}).validate()
+        HamNetConfig(**{f"use_{t}": False for t in LOSS_TERMS}).validate()
     with pytest.raises(ValueError, match="features must have shape"):
         _model()(torch.randn(2, 10, 7, dtype=torch.float64))
 

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import localize_oracles as O
-from wtal.localize import BMConfig, Detections, localize_bm
+from wtal.localize import BMLocalizeConfig, Detections, localize_bm
 
 ANET = dict(alpha_rgb=0.5, alpha_flow=0.5, threshold_rgb=0.01, threshold_flow=0.01, smooth_sigma=25.0)
 
@@ -45,7 +45,7 @@ def _compare(inputs, *, anet=False, sps=0.64):
     tr, ar, vr, tf, af, vf, lengths = inputs
     B, _, C = tr.shape
     videos, classes = O.names(B, C)
-    cfg = BMConfig.activitynet() if anet else BMConfig()
+    cfg = BMLocalizeConfig.activitynet() if anet else BMLocalizeConfig()
     det = localize_bm(tr, ar, vr, tf, af, vf, lengths, videos=videos, classes=classes,
                       seconds_per_snippet=sps, config=cfg)
     rows = O.bm_oracle(tr, ar, vr, tf, af, vf, lengths, videos, classes, sps, **(ANET if anet else {}))
@@ -82,7 +82,7 @@ def test_class0_quirk_and_option():
     kw = dict(videos=videos, classes=classes, seconds_per_snippet=0.64)
     assert len(localize_bm(tr, ar, vr, tf, af, vf, lengths, **kw)) == 0
     assert O.bm_oracle(tr, ar, vr, tf, af, vf, lengths, videos, classes, 0.64) == []
-    kept = localize_bm(tr, ar, vr, tf, af, vf, lengths, **kw, config=BMConfig(drop_class0_only=False))
+    kept = localize_bm(tr, ar, vr, tf, af, vf, lengths, **kw, config=BMLocalizeConfig(drop_class0_only=False))
     assert len(kept) > 0 and set(kept.label) == {"class_0"}
 
 
@@ -115,7 +115,7 @@ def test_nan_and_bad_inputs():
     with pytest.raises(ValueError, match="lengths"):
         localize_bm(tr, ar, vr, tf, af, vf, [0, 3], **kw)
     with pytest.raises(ValueError, match="config.fusion_iou"):
-        localize_bm(tr, ar, vr, tf, af, vf, lengths, **kw, config=BMConfig(fusion_iou=1.5))
+        localize_bm(tr, ar, vr, tf, af, vf, lengths, **kw, config=BMLocalizeConfig(fusion_iou=1.5))
 
 
 def test_torch_input_and_write(tmp_path):
@@ -145,7 +145,7 @@ def test_cuda_matches_cpu(anet):
     inputs = _batch(6, 6, 5, [50, 400, 1, 7, 260, 2], "smooth")
     videos, classes = O.names(6, 5)
     kw = dict(videos=videos, classes=classes, seconds_per_snippet=0.64,
-              config=BMConfig.activitynet() if anet else BMConfig())
+              config=BMLocalizeConfig.activitynet() if anet else BMLocalizeConfig())
     cpu = localize_bm(*inputs, **kw)
     gpu = localize_bm(*[torch.from_numpy(x).cuda() for x in inputs], **kw)
     assert len(cpu) > 0

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import localize_oracles as O
-from wtal.localize import Detections, FacNetConfig, localize_facnet
+from wtal.localize import Detections, FacNetLocalizeConfig, localize_facnet
 
 THR = np.arange(0.03, 0.055, 0.005)
 
@@ -62,7 +62,7 @@ def _check_case(seed, B, C, lens, mode_rgb, mode_flow, streams, units):
         cr = vr = None
     videos, classes = O.names(B, C)
     det = localize_facnet(cr, vr, cf, vf, lengths, videos=videos, classes=classes, seconds_per_snippet=0.64,
-                          config=FacNetConfig(units=units))
+                          config=FacNetLocalizeConfig(units=units))
     rows = O.facnet_oracle(cr, vr, cf, vf, lengths, videos, classes, 0.64, units=units)
     O.assert_same_detections(det, rows)
     O.assert_canonical_order(det, videos, classes)
@@ -108,7 +108,7 @@ def test_video_scores_with_c_columns_and_length_one():
     cr, vr, cf, vf, lengths = _batch(4, 3, 2, [1, 1, 5], "above", "above")
     videos, classes = O.names(3, 2)
     det = localize_facnet(cr, vr[:, :2], cf, vf[:, :2], lengths, videos=videos, classes=classes,
-                          seconds_per_snippet=0.64, config=FacNetConfig(min_len=1))
+                          seconds_per_snippet=0.64, config=FacNetLocalizeConfig(min_len=1))
     rows = O.facnet_oracle(cr, vr, cf, vf, lengths, videos, classes, 0.64, min_len=1)
     O.assert_same_detections(det, rows)
     assert any(v in ("video_000", "video_001") for v in det.video)
@@ -143,7 +143,7 @@ def test_nan_and_bad_inputs():
     with pytest.raises(ValueError, match="lengths"):
         localize_facnet(cr, vr, cf, vf, [cr.shape[1] + 1, 2], **kw)
     with pytest.raises(ValueError, match="config.units"):
-        localize_facnet(cr, vr, cf, vf, lengths, **kw, config=FacNetConfig(units="frames"))
+        localize_facnet(cr, vr, cf, vf, lengths, **kw, config=FacNetLocalizeConfig(units="frames"))
 
 
 def test_torch_input_and_write(tmp_path):

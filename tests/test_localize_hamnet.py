@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import localize_oracles as O
-from wtal.localize import Detections, HamNetConfig, localize_hamnet
+from wtal.localize import Detections, HamNetLocalizeConfig, localize_hamnet
 
 THR = np.linspace(0.1, 0.9, 10)
 
@@ -42,7 +42,7 @@ def _batch(seed: int, B: int, C: int, lengths, att_mode: str, cas_mode: str, dty
     return cas.astype(dtype), att.astype(dtype), lengths
 
 
-def _run(cas, att, lengths, *, sps=0.64, config=HamNetConfig()):
+def _run(cas, att, lengths, *, sps=0.64, config=HamNetLocalizeConfig()):
     B, _, K = cas.shape
     videos, classes = O.names(B, K - 1)
     det = localize_hamnet(cas, att, lengths, videos=videos, classes=classes, seconds_per_snippet=sps,
@@ -76,7 +76,7 @@ def test_matches_oracle(seed, B, C, lens, att_mode, cas_mode):
 def test_matches_oracle_config_and_float32(seed, B, ratio, sps):
     cas, att, lengths = _batch(seed, B, 3, np.random.default_rng(seed).integers(1, 50, B), "smooth",
                                "normal", dtype=np.float32)
-    det, rows, *_ = _run(cas, att, lengths, sps=sps, config=HamNetConfig(ratio=ratio, gamma=0.5))
+    det, rows, *_ = _run(cas, att, lengths, sps=sps, config=HamNetLocalizeConfig(ratio=ratio, gamma=0.5))
     O.assert_same_detections(det, rows)
 
 
@@ -103,7 +103,7 @@ def test_length_one_videos():
     assert len(det) == 0   # a length-1 video's only run is index 0: the authors' any() drops it
     videos, classes = O.names(4, 3)
     det = localize_hamnet(cas, att, lengths, videos=videos, classes=classes, seconds_per_snippet=0.64,
-                          config=HamNetConfig(drop_index0_only=False))
+                          config=HamNetLocalizeConfig(drop_index0_only=False))
     assert len(det) > 0 and np.all(det.t_start == 0.0) and np.all(det.t_end == 0.64)
 
 
@@ -115,7 +115,7 @@ def test_index0_only_quirk_and_option():
     B, _, K = cas.shape
     videos, classes = O.names(B, K - 1)
     kept = localize_hamnet(cas, att, lengths, videos=videos, classes=classes, seconds_per_snippet=0.64,
-                           config=HamNetConfig(drop_index0_only=False))
+                           config=HamNetLocalizeConfig(drop_index0_only=False))
     assert len(kept) > 0 and set(kept.t_start) == {0.0}
 
 
@@ -184,7 +184,7 @@ def test_thresholds_outside_the_signal_range(thresholds):
     # Documented result: a threshold below every value gives one whole-video run, above every value
     # gives none (attention lies in [0, 1]).
     cas, att, lengths = _batch(10, 3, 2, [12, 1, 30], "continuous", "normal")
-    det, rows, *_ = _run(cas, att, lengths, config=HamNetConfig(thresholds=thresholds))
+    det, rows, *_ = _run(cas, att, lengths, config=HamNetLocalizeConfig(thresholds=thresholds))
     O.assert_same_detections(det, rows)
     if thresholds == (1.0, 2.0):
         assert len(det) == 0
@@ -220,7 +220,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="seconds_per_snippet"):
         localize_hamnet(cas, att, lengths, videos=videos, classes=classes, seconds_per_snippet=[1, 2, 3])
     with pytest.raises(ValueError, match="config.sigma"):
-        localize_hamnet(cas, att, lengths, **kw, config=HamNetConfig(sigma=0.0))
+        localize_hamnet(cas, att, lengths, **kw, config=HamNetLocalizeConfig(sigma=0.0))
     with pytest.raises(TypeError, match="config"):
         localize_hamnet(cas, att, lengths, **kw, config={"ratio": 10})
 

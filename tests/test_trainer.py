@@ -44,9 +44,9 @@ def test_packaged_configs_load(name):
         assert cfg.data.num_segments == 500 and cfg.model.hamnet.weights() == {
             "bcl": 0.8, "hal": 0.2, "sal": 0.8, "ssal": 0.2, "sparse": 0.8, "guide": 0.8}
     if name == "hamnet_activitynet12":
-        from wtal.models.hamnet_config import HamNetModelConfig
+        from wtal.models.hamnet_config import HamNetConfig
 
-        ref = HamNetModelConfig.activitynet()
+        ref = HamNetConfig.activitynet()
         ref.pooling = "op"
         assert cfg.model.hamnet == ref and cfg.data.num_segments == 80
 

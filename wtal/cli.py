@@ -14,7 +14,7 @@ from typing import Sequence
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("wtal.eval.cli", "detection mAP of an ActivityNet results JSON against ground truth"),
-    "demo": ("wtal.train.demo", "synthetic end-to-end run: train HAM-Net, localize, evaluate, plot"),
+    "demo": ("wtal.train.demo", "synthetic end-to-end run: train a model (--model), localize, evaluate, plot"),
     "train": ("wtal.train.cli", "train a model from a YAML config (checkpoints, logs, resume, DDP via torchrun)"),
     "localize": ("wtal.train.localize_cli", "localize actions with a trained checkpoint -> ActivityNet results JSON"),
     "bench": ("wtal.bench", "run the benchmark suite of a source checkout (wtal vs baselines, same run)"),

@@ -48,11 +48,11 @@ import numpy as np
 from wtal.localize import _common as cm
 from wtal.localize.detections import Detections
 
-__all__ = ["BMConfig", "localize_bm"]
+__all__ = ["BMLocalizeConfig", "localize_bm"]
 
 
 @dataclass(frozen=True)
-class BMConfig:
+class BMLocalizeConfig:
     """Settings of the BM profile; defaults are DGAM's THUMOS14 test settings.
 
     Attributes:
@@ -85,11 +85,11 @@ class BMConfig:
     drop_class0_only: bool = True
 
     @classmethod
-    def thumos14(cls) -> "BMConfig":
+    def thumos14(cls) -> "BMLocalizeConfig":
         return cls()
 
     @classmethod
-    def activitynet(cls) -> "BMConfig":
+    def activitynet(cls) -> "BMLocalizeConfig":
         """DGAM's ActivityNet settings: α 0.5/0.5, threshold 0.01/0.01 after σ=25 smoothing."""
         return cls(alpha_rgb=0.5, alpha_flow=0.5, threshold_rgb=0.01, threshold_flow=0.01,
                    smooth_sigma=25.0)
@@ -167,7 +167,7 @@ def _stream(tc_self, tc_other, att, pred, check, lens_host, lens, sps, alpha, th
 def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_flow: Any,
                 attention_flow: Any, video_scores_flow: Any, lengths: Any, *, videos: Sequence[str],
                 classes: Sequence[str], seconds_per_snippet: Any,
-                config: BMConfig = BMConfig()) -> Detections:
+                config: BMLocalizeConfig = BMLocalizeConfig()) -> Detections:
     """BM (DGAM reading) two-stream detections for a padded batch (see the module docstring).
 
     Args:
@@ -177,7 +177,7 @@ def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_f
         lengths: ``[B]`` valid snippets per video, integers in ``[1, T]``.
         videos: ``B`` video names. classes: ``C`` class names.
         seconds_per_snippet: scalar or ``[B]`` seconds per (input, not upsampled) snippet.
-        config: :class:`BMConfig` (:meth:`BMConfig.activitynet` for ActivityNet).
+        config: :class:`BMLocalizeConfig` (:meth:`BMLocalizeConfig.activitynet` for ActivityNet).
 
     Returns:
         :class:`Detections` in seconds, ordered by video, class, then descending score.
@@ -190,8 +190,8 @@ def localize_bm(tcam_rgb: Any, attention_rgb: Any, video_scores_rgb: Any, tcam_f
     from wtal.ops import nms
 
     torch = cm.torch_mod()
-    if not isinstance(config, BMConfig):
-        raise TypeError(f"config must be a BMConfig, got {type(config).__name__}")
+    if not isinstance(config, BMLocalizeConfig):
+        raise TypeError(f"config must be a BMLocalizeConfig, got {type(config).__name__}")
     config.validate()
     tr = cm.to_tensor(tcam_rgb, "tcam_rgb", 3)
     B, T, C = tr.shape

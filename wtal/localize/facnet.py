@@ -50,11 +50,11 @@ import numpy as np
 from wtal.localize import _common as cm
 from wtal.localize.detections import Detections
 
-__all__ = ["FacNetConfig", "localize_facnet"]
+__all__ = ["FacNetLocalizeConfig", "localize_facnet"]
 
 
 @dataclass(frozen=True)
-class FacNetConfig:
+class FacNetLocalizeConfig:
     """Settings of the FAC-Net profile; defaults are the repository's THUMOS14 test settings.
 
     Attributes:
@@ -201,7 +201,7 @@ def _ambiguous_arg(ambiguous, vnames, sps_host, dev):
 @cm.single_threaded_torch
 def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_scores_flow: Any,
                     lengths: Any, *, videos: Sequence[str], classes: Sequence[str],
-                    seconds_per_snippet: Any, config: FacNetConfig = FacNetConfig(),
+                    seconds_per_snippet: Any, config: FacNetLocalizeConfig = FacNetLocalizeConfig(),
                     class_subset: Sequence[str] | None = None,
                     ambiguous: Mapping[str, Any] | None = None) -> Detections:
     """FAC-Net detections for a padded batch, one or two streams (see the module docstring).
@@ -215,7 +215,7 @@ def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_sc
         videos: ``B`` video names. classes: ``C`` class names (background excluded).
         seconds_per_snippet: scalar or ``[B]`` (``16 / 25`` for I3D at 25 fps); used for seconds
             output and for the ambiguous filter.
-        config: :class:`FacNetConfig`.
+        config: :class:`FacNetLocalizeConfig`.
         class_subset: only these classes (the repository: classes with test ground truth).
         ambiguous: columns ``video, t_start, t_end`` (seconds) of ambiguous segments, e.g. from
             ``wtal.eval.io.load_ambiguous``; videos not in the batch are ignored.
@@ -230,8 +230,8 @@ def localize_facnet(cas_rgb: Any, video_scores_rgb: Any, cas_flow: Any, video_sc
         TypeError: non-float inputs, non-integer ``lengths``.
     """
     torch = cm.torch_mod()
-    if not isinstance(config, FacNetConfig):
-        raise TypeError(f"config must be a FacNetConfig, got {type(config).__name__}")
+    if not isinstance(config, FacNetLocalizeConfig):
+        raise TypeError(f"config must be a FacNetLocalizeConfig, got {type(config).__name__}")
     config.validate()
     streams = []
     for nm_c, nm_v, c, v in (("cas_rgb", "video_scores_rgb", cas_rgb, video_scores_rgb),

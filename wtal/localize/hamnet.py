@@ -42,7 +42,7 @@ import numpy as np
 from wtal.localize import _common as cm
 from wtal.localize.detections import Detections
 
-__all__ = ["HamNetConfig", "localize_hamnet", "hamnet_video_scores"]
+__all__ = ["HamNetLocalizeConfig", "localize_hamnet", "hamnet_video_scores"]
 
 # CPU tensors take the fused C++ path of hamnet_video_scores; tests turn this off to run the torch
 # path (the one CUDA tensors take) on the CPU.
@@ -53,7 +53,7 @@ _IN_PLACE_OIC_ON_CPU = True
 
 
 @dataclass(frozen=True)
-class HamNetConfig:
+class HamNetLocalizeConfig:
     """Settings of the HAM-Net profile; defaults are the repository's THUMOS14 test settings.
 
     Attributes:
@@ -78,11 +78,11 @@ class HamNetConfig:
     drop_index0_only: bool = True
 
     @classmethod
-    def thumos14(cls) -> "HamNetConfig":
+    def thumos14(cls) -> "HamNetLocalizeConfig":
         return cls()
 
     @classmethod
-    def activitynet(cls) -> "HamNetConfig":
+    def activitynet(cls) -> "HamNetLocalizeConfig":
         return cls(ratio=20)
 
     def validate(self) -> None:
@@ -142,7 +142,7 @@ def hamnet_video_scores(cas, att, lens_host: np.ndarray, lens, ratio: int):
 @cm.single_threaded_torch
 def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[str],
                     classes: Sequence[str], seconds_per_snippet: Any,
-                    config: HamNetConfig = HamNetConfig()) -> Detections:
+                    config: HamNetLocalizeConfig = HamNetLocalizeConfig()) -> Detections:
     """HAM-Net detections for a padded batch of videos (see the module docstring for the steps).
 
     Args:
@@ -155,7 +155,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
         videos: ``B`` video names.
         classes: ``C`` class names (background excluded).
         seconds_per_snippet: scalar or ``[B]``; ``16 / 25`` for I3D features at 25 fps.
-        config: :class:`HamNetConfig`.
+        config: :class:`HamNetLocalizeConfig`.
 
     Returns:
         :class:`Detections` in seconds, ordered by video, class, then descending score.
@@ -168,8 +168,8 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     from wtal.ops import connected_components, nms, nms_settings
 
     torch = cm.torch_mod()
-    if not isinstance(config, HamNetConfig):
-        raise TypeError(f"config must be a HamNetConfig, got {type(config).__name__}")
+    if not isinstance(config, HamNetLocalizeConfig):
+        raise TypeError(f"config must be a HamNetLocalizeConfig, got {type(config).__name__}")
     config.validate()
     x = cm.to_tensor(cas, "cas", 3)
     a = cm.to_tensor(attention, "attention", 2)
@@ -236,7 +236,7 @@ def localize_hamnet(cas: Any, attention: Any, lengths: Any, *, videos: Sequence[
     return cm.to_detections(vnames, cnames, g // C, g % C, t[:, 0], t[:, 1], kept)
 
 
-def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
+def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetLocalizeConfig):
     """OIC scores on the CPU in one kernel call: the row of pair p is the strided column
     x[pb[p], :, pc[p]] times a[pb[p], :] (products in float64, as in the bucketed path), read in place."""
     from wtal._ext import _C
@@ -252,7 +252,7 @@ def _oic_cpu(x, a, lens, pb, pc, owner, starts, ends, config: HamNetConfig):
     return torch.from_numpy(out)
 
 
-def _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S: int, config: HamNetConfig):
+def _oic_bucketed(x, a, lens, lens_host, pb, pc, per_video, starts, ends, S: int, config: HamNetLocalizeConfig):
     """OIC scores one length bucket of pairs at a time (padded rows; the CUDA path)."""
     from wtal.ops import oic_scores
 

@@ -1,34 +1,20 @@
-"""WTAL models. Each exposes ``forward(features, lengths) -> dict``, ``loss(outputs, batch) -> dict``
-(key ``total`` is optimised, the others are named terms for logging) and
-``localization_inputs(outputs) -> dict`` (keyword arguments of its ``wtal.localize`` profile).
+"""WTAL models behind one registry (:mod:`wtal.models.registry`) and one contract
+(:class:`wtal.models.protocol.WTALModel`).
 
-``import wtal.models`` does not import torch; ``build_model`` does.
+``import wtal.models`` does not import torch; building a model does.
 """
 from __future__ import annotations
 
 from typing import Any
 
-# model name -> (module, class, localize function name in wtal.localize, config field name)
-MODELS: dict[str, tuple[str, str, str]] = {
-    "hamnet": ("wtal.models.hamnet", "HAMNet", "localize_hamnet"),
-}
+from wtal.models.protocol import WTALModel
+from wtal.models.registry import ModelSpec, default_model, get_spec, model_names, models_help, registry
 
 
-def build_model(name: str, *, feature_dim: int, num_classes: int, config: Any):
-    """Instantiate model ``name`` for ``feature_dim``-d features and ``num_classes`` classes."""
-    import importlib
-
-    if name not in MODELS:
-        raise ValueError(f"model.name: unknown model {name!r}; available: {sorted(MODELS)}")
-    module, cls, _ = MODELS[name]
-    return getattr(importlib.import_module(module), cls)(feature_dim, num_classes, config)
+def build_model(name: str, *, feature_dim: int, num_classes: int, config: Any = None):
+    """Instantiate registered model ``name`` for ``feature_dim``-d features and ``num_classes`` classes."""
+    return get_spec(name).build(feature_dim, num_classes, config)
 
 
-def localize_function(name: str):
-    """The ``wtal.localize`` profile function of model ``name``."""
-    import wtal.localize
-
-    return getattr(wtal.localize, MODELS[name][2])
-
-
-__all__ = ["MODELS", "build_model", "localize_function"]
+__all__ = ["ModelSpec", "WTALModel", "build_model", "default_model", "get_spec", "model_names", "models_help",
+           "registry"]

@@ -29,7 +29,7 @@ published numbers), and says so:
    (lambda_0 = lambda_1 = 0.8, lambda_2 = lambda_3 = 0.2, alpha = beta = 0.8) equal the code's effective
    weights; the paper's ActivityNet values (all lambda 0.5, alpha 0.5, beta 0.1) do **not**: the code
    gives BCL 0.125, HAL 0.125, SAL 1.0, SSAL 1.0. wtal: the code's effective weights
-   (``HamNetModelConfig.activitynet()``).
+   (``HamNetConfig.activitynet()``).
 5. "Drop probability": the paper describes dropping; in the code ``drop_prob`` is a deterministic
    loss-mixing weight and the ADL masks are not random. wtal: code.
 6. MIL labels: ``y' = [y, 1]`` (BCL, HAL) or ``[y, 0]`` (SAL, SSAL) normalised by ``sum(y') + 1e-4``, so
@@ -52,9 +52,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wtal.models.hamnet_config import LOSS_TERMS, HamNetModelConfig
+from wtal.models.hamnet_config import LOSS_TERMS, HamNetConfig
 
-__all__ = ["HAMNet", "HamNetModelConfig", "hamnet_losses_eager", "hybrid_attention_pool_eager", "mil_loss"]
+__all__ = ["HAMNet", "HamNetConfig", "hamnet_losses_eager", "hybrid_attention_pool_eager", "mil_loss"]
 
 
 def _valid_mask(lengths: torch.Tensor | None, batch: int, length: int, device) -> torch.Tensor | None:
@@ -81,9 +81,9 @@ class HAMNet(nn.Module):
         config: architecture/loss settings (authors' THUMOS14 defaults).
     """
 
-    def __init__(self, feature_dim: int, num_classes: int, config: HamNetModelConfig | None = None):
+    def __init__(self, feature_dim: int, num_classes: int, config: HamNetConfig | None = None):
         super().__init__()
-        config = config or HamNetModelConfig()
+        config = config or HamNetConfig()
         config.validate()
         if feature_dim < 1 or num_classes < 1:
             raise ValueError(f"feature_dim and num_classes must be >= 1, got {feature_dim}, {num_classes}")
@@ -138,13 +138,24 @@ class HAMNet(nn.Module):
         return {"cas": cas.transpose(1, 2), "attention": att[:, 0, :], "lengths": lengths}
 
     # ------------------------------------------------------------------ loss
-    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    @property
+    def find_unused_parameters(self) -> bool:
+        """True when the enabled terms leave a head without gradient (the attention head needs SAL, SSAL,
+        sparsity or guide; the classifier any term but sparsity), as DDP must know."""
+        w = self.config.weights()
+        attention = any(w[t] for t in ("sal", "ssal", "sparse", "guide"))
+        classifier = any(w[t] for t in ("bcl", "hal", "sal", "ssal", "guide"))
+        return not (attention and classifier)
+
+    def loss(self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], *, epoch: int = 0,
+             step: int = 0) -> dict[str, torch.Tensor]:
         """Named loss terms: ``total`` (what is optimised: the weighted sum of the enabled terms) and the
-        unweighted ``bcl, hal, sal, ssal, sparse, guide`` (batch means; detached-free, for logging).
+        unweighted ``bcl, hal, sal, ssal, sparse, guide`` (batch means of per-video values).
 
         Args:
             outputs: from ``forward``.
             batch: needs ``labels`` [B, C] multi-hot (float).
+            epoch, step: unused (HAM-Net has no schedule).
         """
         cfg = self.config
         cas = _at_least_fp32(outputs["cas"])  # AMP: losses in float32
@@ -278,16 +289,18 @@ def hybrid_attention_pool_eager(cas: torch.Tensor, attention: torch.Tensor, *, g
 
 
 def _attention_terms(cas: torch.Tensor, att: torch.Tensor, lengths: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """Sparsity ``mean_t a`` and guide ``mean_t |1 - a - softmax(s)[bg]|`` per video, then the batch mean
+    (the authors' ``mean`` over batch and time when all lengths are equal)."""
     guide = (1.0 - att - torch.softmax(cas, dim=-1)[..., -1]).abs()
     if lengths is None or bool((lengths == att.shape[1]).all()):
         return {"sparse": att.mean(), "guide": guide.mean()}
     valid = _valid_mask(lengths, att.shape[0], att.shape[1], att.device).to(att.dtype)
-    n = valid.sum().clamp_min(1.0)
-    return {"sparse": (att * valid).sum() / n, "guide": (guide * valid).sum() / n}
+    n = lengths.to(att.device, att.dtype).clamp_min(1.0)
+    return {"sparse": ((att * valid).sum(1) / n).mean(), "guide": ((guide * valid).sum(1) / n).mean()}
 
 
 def hamnet_losses_eager(cas: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor,
-                        config: HamNetModelConfig) -> dict[str, torch.Tensor]:
+                        config: HamNetConfig) -> dict[str, torch.Tensor]:
     """All six unweighted terms the authors' way (full-length batch), for the benchmark baseline."""
     base, soft, semi, hard = hybrid_attention_pool_eager(cas, attention, gamma=config.gamma, ratio=config.topk_ratio,
                                                          include_min=config.include_min,

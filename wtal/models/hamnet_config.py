@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from wtal.models.registry import ModelSpec
+
 LOSS_TERMS = ("bcl", "hal", "sal", "ssal", "sparse", "guide")
 
 
 @dataclass
-class HamNetModelConfig:
+class HamNetConfig:
     """Architecture, loss and training-time pooling settings of HAM-Net.
 
     Loss weights are the *effective* per-term weights of the authors' code: with ``lm_1, lm_2``
@@ -74,11 +76,30 @@ class HamNetModelConfig:
             raise ValueError("model.hamnet: every loss term is disabled (use_bcl ... use_guide)")
 
     @classmethod
-    def thumos14(cls) -> "HamNetModelConfig":
+    def thumos14(cls) -> "HamNetConfig":
         return cls()
 
     @classmethod
-    def activitynet(cls) -> "HamNetModelConfig":
+    def activitynet(cls) -> "HamNetConfig":
         # lm_1=0.25, lm_2=2, drop_prob=0.5, alpha=0.5, beta=0.1; rat=20, rat2=5 with T=80 -> kernel 17
         return replace(cls(), dropout=0.5, smooth_kernel=17, topk_ratio=20,
                        w_bcl=0.125, w_hal=0.125, w_sal=1.0, w_ssal=1.0, w_sparse=0.5, w_guide=0.1)
+
+
+SPEC = ModelSpec(
+    name="hamnet",
+    display_name="HAM-Net",
+    paper="Islam, Long, Radke: A Hybrid Attention Mechanism for Weakly-Supervised Temporal Action "
+          "Localization, AAAI 2021",
+    module="wtal.models.hamnet",
+    model_class="HAMNet",
+    config_module=__name__,
+    config_class="HamNetConfig",
+    profile="localize_hamnet",
+    profile_config="HamNetLocalizeConfig",
+    configs=("hamnet_thumos14", "hamnet_activitynet12", "hamnet_synthetic"),
+    default=True,
+    plot_signal="cas",
+    plot_attention="attention",
+    plot_weighted=True,   # the profile scores s = cas * attention
+)

@@ -10,8 +10,10 @@ import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", help="YAML config file, or the name of a packaged config "
-                                  "(hamnet_thumos14, hamnet_activitynet12, hamnet_synthetic)")
+    from wtal.models import registry
+
+    packaged = ", ".join(c for s in registry().values() for c in s.configs)
+    p.add_argument("config", help=f"YAML config file, or the name of a packaged config ({packaged})")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=50 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run in out_dir from its last.pt")

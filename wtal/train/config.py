@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from wtal.models.hamnet_config import HamNetModelConfig
+from wtal.models.registry import default_model, get_spec, registry
 
 THUMOS_TIOU = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
 
@@ -37,10 +37,18 @@ class DataConfig:
     num_workers: int = 0
 
 
-@dataclass
-class ModelConfig:
-    name: str = "hamnet"
-    hamnet: HamNetModelConfig = field(default_factory=HamNetModelConfig)
+def _model_config_class() -> type:
+    """``ModelConfig``: ``name``, ``streams`` and one section per registered model (``model.<name>``,
+    that model's config dataclass). Only the selected model's section is saved (``Config.to_dict``)."""
+    fields = [("name", str, field(default=default_model())),
+              # the streams to train; empty: all of the model's streams (rgb+flow, or joint)
+              ("streams", list, field(default_factory=list))]
+    fields += [(name, spec.config_type(), field(default_factory=spec.config_type()))
+               for name, spec in registry().items()]
+    return dataclasses.make_dataclass("ModelConfig", fields)
+
+
+ModelConfig = _model_config_class()
 
 
 @dataclass
@@ -74,7 +82,7 @@ class EvalConfig:
 
 @dataclass
 class Config:
-    out_dir: str = "runs/hamnet"
+    out_dir: str = "runs/run"
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"             # auto | cpu | cuda | cuda:N
@@ -109,15 +117,26 @@ class Config:
             raise ValueError(f"eval.tiou must be a non-empty list of values in (0, 1], got {self.eval.tiou}")
         if self.data.kind != "synthetic" and not self.data.root:
             raise ValueError(f"data.root is required for data.kind={self.data.kind!r}")
-        if self.model.name not in [f.name for f in dataclasses.fields(self.model)] or self.model.name == "name":
-            raise ValueError(f"model.name: unknown model {self.model.name!r}")
+        spec = get_spec(self.model.name)
+        bad = [s for s in self.model.streams if s not in spec.streams]
+        if bad or len(set(self.model.streams)) != len(self.model.streams):
+            raise ValueError(f"model.streams: {spec.name} has streams {list(spec.streams)}, got {self.model.streams}")
         self.model_config().validate()
 
     def model_config(self):
+        """The selected model's config dataclass (``model.<model.name>``)."""
         return getattr(self.model, self.model.name)
 
+    def streams(self) -> tuple[str, ...]:
+        """The streams this run trains: ``model.streams`` or all of the model's."""
+        spec = get_spec(self.model.name)
+        return tuple(s for s in spec.streams if s in self.model.streams) if self.model.streams else spec.streams
+
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Nested plain dict; ``model`` holds only the selected model's section."""
+        d = dataclasses.asdict(self)
+        d["model"] = {k: v for k, v in d["model"].items() if k in ("name", "streams", self.model.name)}
+        return d
 
 
 def _choice(key: str, value: Any, choices: tuple) -> None:

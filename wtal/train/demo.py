@@ -1,7 +1,8 @@
-"""``wtal demo [--model hamnet] [--out DIR] [--device cpu|cuda] [--quick] [--seed N]``.
+"""``wtal demo [--model NAME] [--out DIR] [--device cpu|cuda] [--quick] [--seed N]``.
 
-Generates the synthetic THUMOS14-like set (``wtal.data.synthetic``), trains HAM-Net with the packaged
-``hamnet_synthetic`` config (checkpoint selected on a validation split of the training videos),
+Generates the synthetic THUMOS14-like set (``wtal.data.synthetic``), trains a registered model (the
+registry's default unless ``--model``) with its packaged ``<name>_synthetic`` config (checkpoint
+selected on a validation split of the training videos),
 localizes the test videos, evaluates mAP@tIoU 0.1:0.7 and compares it with a trivial baseline
 evaluated the same way: every test video predicted as one segment covering the whole video for each of
 its **true** video-level labels (an oracle-label baseline; it needs no model at all). Writes
@@ -9,7 +10,7 @@ its **true** video-level labels (an oracle-label baseline; it needs no model at 
 
 ``--quick`` (< 1 min on 2 CPU cores, used by the tests) trains a smaller set for fewer epochs; the
 default takes a few minutes on 2 CPU cores. Both use a small feature dimension and short videos
-(documented in ``wtal/configs/hamnet_synthetic.yaml``), not the 2048-d I3D layout.
+(documented in each ``wtal/configs/<name>_synthetic.yaml``), not the 2048-d I3D layout.
 """
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ QUICK_OVERRIDES = ("train.epochs=30", "train.eval_every=10", "data.options.num_v
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default="hamnet", choices=["hamnet"], help="model to train (default hamnet)")
+    from wtal.models import default_model, model_names, models_help
+
+    p.add_argument("--model", default=default_model(), choices=model_names(),
+                   help=f"model to train: {models_help()} (default {default_model()})")
     p.add_argument("--out", default="wtal-demo", help="output directory (default ./wtal-demo)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--quick", action="store_true", help="small and fast (< 1 min on 2 CPU cores)")
@@ -61,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
         overrides += list(QUICK_OVERRIDES)
     if args.no_progress:
         overrides.append("train.progress=false")
-    cfg = load_config(packaged_config(f"{args.model}_synthetic"), overrides + list(args.overrides))
+    from wtal.models import get_spec
+
+    spec = get_spec(args.model, "--model")
+    cfg = load_config(packaged_config(spec.demo_config), overrides + list(args.overrides))
 
     from wtal.eval import evaluate_detection
     from wtal.train.trainer import Trainer, subset_indices
@@ -99,10 +106,10 @@ def run(args: argparse.Namespace) -> int:
     from wtal._atomic import atomic_write_text
 
     atomic_write_text(os.path.join(cfg.out_dir, "metrics.json"), json.dumps(metrics, indent=1, default=_plain))
-    print(f"\nHAM-Net on synthetic {cfg.data.test_subset!r} ({len(test_idx)} videos), checkpoint {ckpt}:")
+    print(f"\n{spec.display_name} on synthetic {cfg.data.test_subset!r} ({len(test_idx)} videos), checkpoint {ckpt}:")
     print(res.to_table())
     print(f"trivial baseline (whole video, oracle video labels): average mAP {100 * base.average_mAP:.2f}")
-    print(f"HAM-Net average mAP {100 * res.average_mAP:.2f} vs baseline {100 * base.average_mAP:.2f}; "
+    print(f"{spec.display_name} average mAP {100 * res.average_mAP:.2f} vs baseline {100 * base.average_mAP:.2f}; "
           f"wrote metrics.json, predictions.json, {len(plots)} plots to {cfg.out_dir} in {elapsed:.0f} s")
     return 0
 

@@ -314,7 +314,7 @@ class Trainer:
             batch = {k: (v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v) for k, v in batch.items()}
             with self._autocast():
                 outputs = self.ddp_model(batch["features"], batch["lengths"])
-            losses = self.model.loss(outputs, batch)
+            losses = self.model.loss(outputs, batch, epoch=self.epoch, step=self.step)
             total = losses["total"]
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
@@ -436,9 +436,9 @@ def check_compatible(ck: dict, dataset, ck_path: str, data_label: str) -> None:
 def predict_detections(model, dataset, indices: Sequence[int], *, device, cfg: Config, autocast=None):
     """Run ``model`` on full-length videos (length-bucketed padded batches) and apply its localization
     profile. Returns ``wtal.localize.Detections`` (possibly empty)."""
-    from wtal.models import localize_function
+    from wtal.models import get_spec
 
-    localize = localize_function(cfg.model.name)
+    localize = get_spec(cfg.model.name).profile_function()
     profile = localize_profile(cfg)
     was_training = model.training
     model.eval()
@@ -472,16 +472,15 @@ def _localize_on_cuda() -> bool:
 
 def localize_profile(cfg: Config):
     """The model's localization profile config (authors' defaults) with ``cfg.localize`` overrides."""
-    import wtal.localize as wl
+    from wtal.models import get_spec
 
-    cls = {"hamnet": "HamNetConfig", "facnet": "FacNetConfig", "wsal_bm": "BMConfig"}.get(cfg.model.name)
-    if cls is None or not hasattr(wl, cls):
-        return None
-    klass = getattr(wl, cls)
+    spec = get_spec(cfg.model.name)
+    klass = spec.profile_config_type()
     names = {f.name for f in dataclasses.fields(klass)}
     unknown = sorted(set(cfg.localize) - names)
     if unknown:
-        raise ValueError(f"unknown config key 'localize.{unknown[0]}' (fields of {cls}: {sorted(names)})")
+        raise ValueError(f"unknown config key 'localize.{unknown[0]}' (fields of {spec.profile_config}: "
+                         f"{sorted(names)})")
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.localize.items()}
     profile = klass(**kw)
     if hasattr(profile, "validate"):

@@ -25,10 +25,11 @@ def render_videos(model, cfg, dataset, indices: Sequence[int], out_paths: Sequen
 
     from wtal.train.trainer import filter_columns, localize_profile, pad_features, predict_detections
 
+    from wtal.models import get_spec
+
+    spec = get_spec(cfg.model.name)
     profile = localize_profile(cfg)
-    thresholds = getattr(profile, "thresholds", None)
-    if thresholds is None and cfg.model.name == "hamnet":
-        thresholds = np.linspace(0.1, 0.9, 10)  # the authors' attention thresholds
+    thresholds = spec.plot_thresholds or getattr(profile, "thresholds", None)
     model.eval()
     written = []
     for i, path in zip(indices, out_paths):
@@ -37,10 +38,10 @@ def render_videos(model, cfg, dataset, indices: Sequence[int], out_paths: Sequen
         with torch.no_grad():
             out = model(feats.to(device), lens.to(device))
         li = {k: v.float().cpu() for k, v in model.localization_inputs(out).items() if v.is_floating_point()}
-        att = li.get("attention")
-        cas = li["cas"][0]
-        if att is not None and cfg.model.name == "hamnet":
-            cas = cas * att[0][:, None]  # what the hamnet profile scores: s_supp = cas * attention
+        att = li.get(spec.plot_attention) if spec.plot_attention else None
+        cas = li[spec.plot_signal][0]
+        if att is not None and spec.plot_weighted:
+            cas = cas * att[0][:, None]  # what the profile thresholds or scores
         det = predict_detections(model, dataset, [i], device=torch.device(device), cfg=cfg)
         dcols = det.to_columns()
         gt = filter_columns(dataset.ground_truth(dataset.subsets[i]), {name})
@@ -55,7 +56,8 @@ def render_videos(model, cfg, dataset, indices: Sequence[int], out_paths: Sequen
             path, attention=None if att is None else att[0].numpy(), cas=cas[:, cls_idx].numpy(),
             class_names=[dataset.classes[c] for c in cls_idx], seconds_per_snippet=float(dataset.seconds_per_snippet),
             thresholds=thresholds, detections=dcols, ground_truth=gt,
-            title=f"{name} ({cfg.model.name}; CAS x attention of GT/predicted classes)"))
+            title=f"{name} ({spec.display_name}; {'CAS x attention' if spec.plot_weighted else 'CAS'} "
+                  "of GT/predicted classes)"))
     return written
 
 
