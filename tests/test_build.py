@@ -39,3 +39,24 @@ def test_cli_bench_without_checkout_is_a_clear_error(run_wtal, tmp_path):
     out = run_wtal("bench", "--path", str(tmp_path / "nowhere"))
     assert out.returncode == 2
     assert "no benchmarks folder found" in out.stderr
+
+
+def test_python_dash_m_wtal_and_one_version_source(tmp_path):
+    """``python -m wtal`` is the CLI; the package version is defined once (wtal/__init__.py, read by the
+    build backend's regex provider)."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import wtal
+
+    proc = subprocess.run([sys.executable, "-m", "wtal", "--version"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == f"wtal {wtal.__version__}"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    pyproject = open(os.path.join(root, "pyproject.toml"), encoding="utf-8").read()
+    assert re.search(r'^dynamic = \["version"\]', pyproject, re.M)
+    assert not re.search(r"^version\s*=", pyproject, re.M)
+    assert 'metadata.version.input = "wtal/__init__.py"' in pyproject
