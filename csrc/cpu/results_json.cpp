@@ -296,7 +296,7 @@ class Parser {
 
   template <bool kBuild>
   void value(int depth) {
-    if (depth > kMaxDepth || p_ >= e_) throw Fail{};
+    if (depth >= kMaxDepth || p_ >= e_) throw Fail{};  // at most kMaxDepth nested containers
     char c = *p_;
     switch (c) {
       case '{': object<kBuild>(depth); return;
