@@ -10,7 +10,16 @@ Formats:
 * W-TALC / 3C-Net annotation folders (``segments.npy``, ``labels.npy``, ``videoname.npy``,
   ``subset.npy``, optional ``duration.npy``), read with the restricted unpickler of
   :mod:`wtal.safe_npy`;
-* W-TALC's ``Ambiguous_test.txt`` (``video start end`` per line, any whitespace).
+* W-TALC's ``Ambiguous_test.txt`` (``video start end`` per line, any whitespace);
+* ``.parquet`` / ``.csv`` / ``.npz`` tables of predictions or ground truth, one row per instance
+  (:mod:`wtal.eval.columnar`; ActionFormer's ``video-id``, ``t-start``, ``t-end`` names accepted).
+
+Results and ground-truth JSON files are parsed by a C++ reader (``wtal._C.parse_results_json``) that
+puts arrays of predictions/annotations straight into float64 / label-code columns, without a Python
+object per row, and builds everything else as ``json.loads`` would (duplicate keys: last wins;
+numbers: Python's ``float()`` of json's value, bit for bit). Arrays it does not recognise (a string
+score, a segment of three numbers, a missing key ...) are built as JSON and checked value by value as
+before, and a malformed or non-UTF-8 file is handed to ``json.loads``, so every message is unchanged.
 
 Everything is returned as *columns*: a ``dict`` of equally long 1-D numpy arrays, ``video`` and
 ``label`` as object arrays (``str``, or ``int`` labels where the file has integer labels),
@@ -35,6 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from wtal._atomic import atomic_write_text
+from wtal.eval.columnar import is_columnar_file, read_columns
 
 GT_COLUMNS = ("video", "t_start", "t_end", "label")
 PRED_COLUMNS = ("video", "t_start", "t_end", "label", "score")
@@ -236,6 +246,17 @@ def columns_from(obj: Any, required: Sequence[str], name: str = "columns") -> di
     return out
 
 
+def _columnar_file(p: str, required: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of a ``.parquet`` / ``.csv`` / ``.npz`` file (:mod:`wtal.eval.columnar`)."""
+    cols = read_columns(p)
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {', '.join(repr(c) for c in missing)} (need "
+                         f"{', '.join(required)}; ActionFormer's video-id, t-start, t-end are accepted too), "
+                         f"found {', '.join(repr(c) for c in cols) or 'none'}")
+    return cols
+
+
 def _empty(cols: Sequence[str]) -> dict[str, np.ndarray]:
     return {c: (np.empty(0, dtype=object) if c in ("video", "label") else np.empty(0, dtype=np.float64))
             for c in cols}
@@ -411,20 +432,30 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
         ValueError: malformed JSON, a missing ``database``/``annotations``/``segment``/``label``, a
             segment that is not two numbers, or a ``subset`` that no video has.
     """
+    name = "ground truth"
+    if is_columnar_file(path_or_dict):
+        name = os.fspath(path_or_dict)
+        path_or_dict = _columnar_file(name, GT_COLUMNS)
     if _is_columnar(path_or_dict):
-        cols = columns_from(path_or_dict, GT_COLUMNS, "ground truth")
+        cols = columns_from(path_or_dict, GT_COLUMNS, name)
+        subsets = cols["subset"].tolist() if "subset" in cols else None
         if subset is not None:
-            if "subset" not in cols:
-                raise ValueError(f"ground truth: subset={subset!r} requested but the columns have no 'subset'")
-            keep = np.array([s == subset for s in cols["subset"].tolist()], dtype=bool)
+            if subsets is None:
+                raise ValueError(f"{name}: subset={subset!r} requested but the columns have no 'subset'")
+            keep = np.array([s == subset for s in subsets], dtype=bool)
             if not keep.any():
-                raise ValueError(f"ground truth: no row has subset {subset!r} (present: "
-                                 f"{', '.join(sorted(map(str, set(cols['subset'].tolist()))))})")
+                raise ValueError(f"{name}: no row has subset {subset!r} (present: "
+                                 f"{', '.join(sorted(map(str, set(subsets))))})")
             cols = {k: v[keep] for k, v in cols.items()}
+            subsets = None
         if return_info:
-            vids = list(dict.fromkeys(cols["video"].tolist()))
-            info = GroundTruthInfo(_object(vids), _object([subset] * len(vids)),
-                                   np.full(len(vids), np.nan), None)
+            first = dict.fromkeys(cols["video"].tolist())
+            if subsets is not None:  # each video's subset: that of its first row
+                for v, sub in zip(cols["video"].tolist(), subsets):
+                    if first[v] is None:
+                        first[v] = sub
+            vsub = [subset] * len(first) if subsets is None else list(first.values())
+            info = GroundTruthInfo(_object(list(first)), _object(vsub), np.full(len(first), np.nan), None)
             return cols, info
         return cols
 
@@ -545,6 +576,9 @@ def load_predictions(path_or_dict: Any) -> dict[str, np.ndarray]:
         ValueError: malformed JSON, a missing ``results``/``segment``/``label``/``score``, a segment that
             is not two numbers, or a non-numeric score or boundary.
     """
+    if is_columnar_file(path_or_dict):
+        name = os.fspath(path_or_dict)
+        return columns_from(_columnar_file(name, PRED_COLUMNS), PRED_COLUMNS, name)
     if _is_columnar(path_or_dict):
         return columns_from(path_or_dict, PRED_COLUMNS, "predictions")
     data, name, store = _source(path_or_dict, "predictions")
