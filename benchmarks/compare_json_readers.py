@@ -69,21 +69,23 @@ def columns(path):
 }
 
 CHILD = """
-import resource, sys, time, pickle
+import hashlib, sys, time, pickle
+def peak_mb():  # VmHWM starts afresh at exec (ru_maxrss would carry the parent's peak over)
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1]) / 1024
 t0 = time.perf_counter()
 marks = {}
 def mark(name):
     marks[name] = time.perf_counter() - t0
 %s
-base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base_rss = peak_mb()
 t0 = time.perf_counter()
 cols = columns(sys.argv[1])
 total = time.perf_counter() - t0
-import numpy as np
-digest = {k: (v.tolist() if v.dtype == object else v.tobytes()) for k, v in cols.items()}
-pickle.dump({"total_s": total, "parse_s": marks.get("parse", total),
-             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-             "import_rss_mb": base_rss / 1024, "digest": digest}, open(sys.argv[2], "wb"))
+peak = peak_mb()
+digest = {k: hashlib.sha256(repr(v.tolist()).encode() if v.dtype == object else v.tobytes()).hexdigest()
+          for k, v in cols.items()}
+pickle.dump({"total_s": total, "parse_s": marks.get("parse", total), "peak_rss_mb": peak,
+             "import_rss_mb": base_rss, "digest": digest}, open(sys.argv[2], "wb"))
 """
 
 

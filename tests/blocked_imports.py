@@ -1,24 +1,17 @@
-"""Run Python code in a child interpreter in which some top-level packages cannot be imported.
+"""Run Python code in a child interpreter in which some top-level packages count as not installed.
 
-A ``sys.meta_path`` finder placed first raises ``ModuleNotFoundError`` for the blocked names, as if
-they were not installed (the installed copies stay invisible), so tests can check the eval-only
-install (no torch / matplotlib / tqdm) and the messages for missing optional packages offline.
+``sys.modules[name] = None`` for each blocked name: ``import name`` (and of its submodules) raises
+``ModuleNotFoundError`` and ``importlib.util.find_spec(name)`` returns None, exactly what code sees
+when the package is missing (torch itself probes optional packages with ``find_spec``), while the
+installed copies stay untouched. Tests use it to check the eval-only install (no torch / matplotlib /
+tqdm) and the messages for missing optional packages offline.
 """
 from __future__ import annotations
 
 import subprocess
 import sys
 
-PRELUDE = """
-import sys
-class _Blocked:
-    names = set({names!r})
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        return None
-sys.meta_path.insert(0, _Blocked())
-"""
+PRELUDE = "import sys\nfor _name in {names!r}:\n    sys.modules[_name] = None\n"
 
 
 def run_without(blocked: list[str], code: str, **kwargs) -> subprocess.CompletedProcess:
