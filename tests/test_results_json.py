@@ -348,3 +348,52 @@ def test_large_file_columns_equal_plain_parse(tmp_path):
     for k in slow:
         assert fast[k].dtype == slow[k].dtype
         assert (fast[k].tolist() == slow[k].tolist()) if fast[k].dtype == object else fast[k].tobytes() == slow[k].tobytes()
+
+
+# ------------------------------------------------------------------------------------------------
+# wtal eval: every bad results file gives the same one line (exit 2) with the reader as without it
+
+_GT = json.dumps({"database": {"v": {"subset": "validation", "annotations": [{"label": "a", "segment": [0, 10]}]}}})
+_OK = '{"label": "a", "score": 0.9, "segment": [0, 10]}'
+BAD_RESULTS = {
+    "nan_score": ('{"results": {"v": [%s, {"label": "a", "score": NaN, "segment": [0, 1]}]}}' % _OK, "NaN at row 1"),
+    "reversed": ('{"results": {"v": [{"label": "a", "score": 0.5, "segment": [3, 1]}]}}', "reversed segment"),
+    "unknown_label": ('{"results": {"v": [%s, {"label": "zzz", "score": 0.5, "segment": [0, 1]}]}}' % _OK, "'zzz'"),
+    "missing_score": ('{"results": {"v": [{"label": "a", "segment": [0, 1]}]}}', 'missing key "score"'),
+    "missing_label": ('{"results": {"v": [%s, {"score": 0.5, "segment": [0, 1]}]}}' % _OK, 'missing key "label"'),
+    "missing_segment": ('{"results": {"w": [], "v": [%s, {"label": "a", "score": 1}]}}' % _OK,
+                        'prediction 1: missing key "segment"'),
+    "truncated": ('{"results": {"v": [%s, {"label": "a", "sco' % _OK, "malformed JSON"),
+    "string_score": ('{"results": {"v": [%s, {"label": "a", "score": "high", "segment": [0, 1]}]}}' % _OK, "'high'"),
+    "three_numbers": ('{"results": {"v": [%s, {"label": "a", "score": 0.5, "segment": [0, 1, 2]}]}}' % _OK,
+                      "got 3 values [0, 1, 2]"),
+    "bool_score": ('{"results": {"v": [%s, {"label": "a", "score": true, "segment": [0, 1]}]}}' % _OK, "boolean True"),
+    "huge_int": ('{"results": {"v": [{"label": "a", "score": 1%s, "segment": [0, 1]}]}}' % ("0" * 400), "out of float64"),
+    "mixed_labels": ('{"results": {"v": [%s, {"label": 3, "score": 0.5, "segment": [0, 1]}]}}' % _OK, "mix strings"),
+}
+
+_CLI = """
+import sys, wtal.cli, wtal.eval.io as io
+if %(old)r:  # the reader before issue 12: json.loads, no row store
+    io._read_json_rows = lambda p: (io.read_json(p), None)
+sys.exit(wtal.cli.main(["eval", "--gt", %(gt)r, "--pred", %(pred)r, "--tiou", "0.5"]))
+"""
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RESULTS))
+def test_cli_bad_results_same_line_with_and_without_reader(tmp_path, case):
+    import subprocess
+    import sys
+
+    text, needle = BAD_RESULTS[case]
+    (tmp_path / "gt.json").write_text(_GT)
+    (tmp_path / f"{case}.json").write_text(text)
+    lines = []
+    for old in (False, True):
+        code = _CLI % {"old": old, "gt": str(tmp_path / "gt.json"), "pred": str(tmp_path / f"{case}.json")}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert proc.returncode == 2, (old, proc.stdout, proc.stderr)
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("wtal eval: error: "), proc.stderr
+        assert f"{case}.json" in proc.stderr and needle in proc.stderr, proc.stderr
+        lines.append(proc.stderr)
+    assert lines[0] == lines[1]
