@@ -49,8 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-        # Bad input is reported as one clear line, not a traceback.
+    except (ValueError, TypeError, FileNotFoundError, KeyError, ImportError) as exc:
+        # Bad input (or an optional package it needs) is reported as one clear line, not a traceback.
         print(f"wtal {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

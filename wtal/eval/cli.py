@@ -11,7 +11,8 @@ Prints a table (mAP in % per tIoU threshold and the average; per-class AP with `
 optionally writes ``METRICS.json`` atomically: ``{"tiou": [...], "mAP": [...], "average_mAP": x,
 "ap": {class: [...]}}`` (fractions, not %; floats written with full precision).
 
-``--gt`` is an ActivityNet ground-truth JSON or a W-TALC annotation folder (``segments.npy`` ...).
+``--gt`` is an ActivityNet ground-truth JSON or a W-TALC annotation folder (``segments.npy`` ...);
+``--gt`` and ``--pred`` also take ``.parquet`` / ``.csv`` / ``.npz`` tables (:mod:`wtal.eval.columnar`).
 Without ``--subset``, all videos are evaluated when the ground truth has a single subset; if it has
 several (ActivityNet: training/validation/testing), ``--subset`` is required rather than silently
 mixing them. Bad input exits with status 2 and one line ``wtal eval: error: ...``.
@@ -30,9 +31,12 @@ __all__ = ["add_arguments", "run", "parse_tiou"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register the ``wtal eval`` options on ``parser``."""
     parser.add_argument("--gt", required=True, metavar="GT.json",
-                        help="ground truth: ActivityNet JSON ({'database': ...}) or a W-TALC annotation folder")
+                        help="ground truth: ActivityNet JSON ({'database': ...}), a W-TALC annotation folder, or "
+                             "a .parquet/.csv/.npz table (video, t_start, t_end, label[, subset])")
     parser.add_argument("--pred", required=True, metavar="RESULTS.json",
-                        help="predictions: ActivityNet results JSON ({'results': {video: [...]}})")
+                        help="predictions: ActivityNet results JSON ({'results': {video: [...]}}) or a "
+                             ".parquet/.csv/.npz table (video, t_start, t_end, label, score; ActionFormer's "
+                             "video-id, t-start, t-end accepted)")
     parser.add_argument("--subset", default=None,
                         help="evaluate only ground-truth videos of this subset (e.g. validation, test); "
                              "required when the ground truth has several subsets")

@@ -10,7 +10,16 @@ Formats:
 * W-TALC / 3C-Net annotation folders (``segments.npy``, ``labels.npy``, ``videoname.npy``,
   ``subset.npy``, optional ``duration.npy``), read with the restricted unpickler of
   :mod:`wtal.safe_npy`;
-* W-TALC's ``Ambiguous_test.txt`` (``video start end`` per line, any whitespace).
+* W-TALC's ``Ambiguous_test.txt`` (``video start end`` per line, any whitespace);
+* ``.parquet`` / ``.csv`` / ``.npz`` tables of predictions or ground truth, one row per instance
+  (:mod:`wtal.eval.columnar`; ActionFormer's ``video-id``, ``t-start``, ``t-end`` names accepted).
+
+Results and ground-truth JSON files are parsed by a C++ reader (``wtal._C.parse_results_json``) that
+puts arrays of predictions/annotations straight into float64 / label-code columns, without a Python
+object per row, and builds everything else as ``json.loads`` would (duplicate keys: last wins;
+numbers: Python's ``float()`` of json's value, bit for bit). Arrays it does not recognise (a string
+score, a segment of three numbers, a missing key ...) are built as JSON and checked value by value as
+before, and a malformed or non-UTF-8 file is handed to ``json.loads``, so every message is unchanged.
 
 Everything is returned as *columns*: a ``dict`` of equally long 1-D numpy arrays, ``video`` and
 ``label`` as object arrays (``str``, or ``int`` labels where the file has integer labels),
@@ -35,6 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from wtal._atomic import atomic_write_text
+from wtal.eval.columnar import is_columnar_file, read_columns
 
 GT_COLUMNS = ("video", "t_start", "t_end", "label")
 PRED_COLUMNS = ("video", "t_start", "t_end", "label", "score")
@@ -89,7 +99,10 @@ def read_json(path: str | os.PathLike) -> Any:
     Python's ``json`` reads the non-standard ``NaN``/``Infinity`` tokens; they are kept.
     """
     p = _fspath(path, "path")
-    data = _read_bytes(p)
+    return _loads(_read_bytes(p), p)
+
+
+def _loads(data: bytes, p: str) -> Any:
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:
@@ -233,17 +246,146 @@ def columns_from(obj: Any, required: Sequence[str], name: str = "columns") -> di
     return out
 
 
+def _columnar_file(p: str, required: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of a ``.parquet`` / ``.csv`` / ``.npz`` file (:mod:`wtal.eval.columnar`)."""
+    cols = read_columns(p)
+    missing = [c for c in required if c not in cols]
+    if missing:
+        raise ValueError(f"{p}: missing column(s) {', '.join(repr(c) for c in missing)} (need "
+                         f"{', '.join(required)}; ActionFormer's video-id, t-start, t-end are accepted too), "
+                         f"found {', '.join(repr(c) for c in cols) or 'none'}")
+    return cols
+
+
 def _empty(cols: Sequence[str]) -> dict[str, np.ndarray]:
     return {c: (np.empty(0, dtype=object) if c in ("video", "label") else np.empty(0, dtype=np.float64))
             for c in cols}
 
 
-def _source(path_or_dict: Any, what: str) -> tuple[Any, str]:
-    """Return (parsed object, name for messages)."""
+class _Rows:
+    """Where the C++ reader found an array of predictions / annotations: rows ``[start, start + count)``
+    of the file's row columns; ``has_score``: every element has a ``"score"`` (else none has)."""
+
+    __slots__ = ("start", "count", "has_score")
+
+    def __init__(self, start: int, count: int, has_score: bool) -> None:
+        self.start, self.count, self.has_score = start, count, has_score
+
+
+@dataclass(frozen=True)
+class _RowStore:
+    """The row columns of a file read by ``wtal._C.parse_results_json``: ``t_start``, ``t_end``, ``score``
+    float64 [R] and ``label`` int32 [R] indexing ``labels`` (its distinct str/int labels)."""
+
+    columns: dict
+    labels: list
+
+
+def _read_json_rows(p: str) -> tuple[Any, _RowStore | None]:
+    """Parse a results / ground-truth JSON file with the C++ reader (arrays of predictions or
+    annotations become :class:`_Rows`); where it cannot decide (malformed JSON, not UTF-8, deep
+    nesting) ``json.loads`` parses the file and reports the error, exactly as :func:`read_json`."""
+    from wtal._ext import _C
+
+    data = _read_bytes(p)
+    parsed = _C.parse_results_json(data, _Rows)
+    if parsed is None:
+        return _loads(data, p), None
+    doc, columns, labels = parsed
+    return doc, _RowStore(columns, labels)
+
+
+def _source(path_or_dict: Any, what: str) -> tuple[Any, str, _RowStore | None]:
+    """Return (parsed object, name for messages, row store of the C++ reader or None)."""
     if isinstance(path_or_dict, Mapping):
-        return path_or_dict, what
+        return path_or_dict, what, None
     p = _fspath(path_or_dict, what)
-    return read_json(p), p
+    doc, store = _read_json_rows(p)
+    return doc, p, store
+
+
+def _assemble(name: str, item: str, pieces: list, store: _RowStore | None, videos: list, starts: list,
+              ends: list, labels: list, scores: list | None) -> dict[str, np.ndarray]:
+    """Columns of a file's rows in file order.
+
+    ``pieces`` lists ``(video, rows, a, b)`` per video: ``rows`` a :class:`_Rows` of ``store``, or None
+    for rows ``a:b`` of the plain lists (arrays the C++ reader left as JSON). Without plain rows the
+    columns are gathered from ``store`` with no Python object per row; otherwise every row goes through
+    the per-value conversion (and its messages) as before.
+    """
+    with_score = scores is not None
+    fields = PRED_COLUMNS if with_score else GT_COLUMNS
+    if not videos:
+        return _gather_rows(name, item, [(v, r) for v, r, _, _ in pieces], store, fields)
+    if any(r is not None for _, r, _, _ in pieces):
+        cols, table = store.columns, store.labels
+        v2, s2, e2, l2, c2 = [], [], [], [], []
+        for vid, r, a, b in pieces:
+            if r is None:
+                v2 += videos[a:b]
+                s2 += starts[a:b]
+                e2 += ends[a:b]
+                l2 += labels[a:b]
+                if with_score:
+                    c2 += scores[a:b]
+            else:
+                sl = slice(r.start, r.start + r.count)
+                v2 += [vid] * r.count
+                s2 += cols["t_start"][sl].tolist()
+                e2 += cols["t_end"][sl].tolist()
+                l2 += [table[c] for c in cols["label"][sl].tolist()]
+                if with_score:
+                    c2 += cols["score"][sl].tolist()
+        videos, starts, ends, labels, scores = v2, s2, e2, l2, (c2 if with_score else None)
+
+    def where(kind: str) -> Callable[[int], str]:
+        return lambda i: _row_where(name, videos, i, item, kind)
+
+    out = {
+        "video": _object(videos),
+        "t_start": _float_column(starts, where("\"segment\"[0]")),
+        "t_end": _float_column(ends, where("\"segment\"[1]")),
+        "label": _key_column(labels, "\"label\"", where("\"label\"")),
+    }
+    if with_score:
+        out["score"] = _float_column(scores, where("\"score\""))
+    return out
+
+
+def _gather_rows(name: str, item: str, runs: list, store: _RowStore | None,
+                 fields: Sequence[str]) -> dict[str, np.ndarray]:
+    """Columns of ``runs`` = ``[(video, _Rows)]`` in order, gathered from ``store`` (vectorised)."""
+    if not runs:
+        return _empty(fields)
+    cols = store.columns
+    counts = np.fromiter((r.count for _, r in runs), dtype=np.int64, count=len(runs))
+    firsts = np.fromiter((r.start for _, r in runs), dtype=np.int64, count=len(runs))
+    total = int(counts.sum())
+    offsets = np.cumsum(counts) - counts
+    if total == len(cols["t_start"]) and (firsts == offsets).all():
+        idx = None  # the file's rows in file order: no gather (the usual case)
+    else:  # a repeated video key replaced an earlier array (json: last value wins, first position)
+        idx = np.repeat(firsts - offsets, counts) + np.arange(total)
+
+    def take(a: np.ndarray) -> np.ndarray:
+        return a if idx is None else a[idx]
+
+    video = _object([v for v, _ in runs])[np.repeat(np.arange(len(runs)), counts)]
+    codes = take(cols["label"])
+    table = _object(store.labels)
+    used = np.flatnonzero(np.bincount(codes, minlength=len(table)))
+    is_int = np.array([type(table[k]) is int for k in range(len(table))], dtype=bool)
+    if is_int[used].any() and not is_int[used].all():
+        row_int = is_int[codes]
+        first_int, first_str = int(np.argmax(row_int)), int(np.argmax(~row_int))
+        field = "\"label\""
+        raise ValueError(f"{_row_where(name, video, max(first_int, first_str), item, field)}: {field} values mix "
+                         f"strings and integers ({table[codes[first_str]]!r} and {table[codes[first_int]]!r})")
+    out = {"video": video, "t_start": take(cols["t_start"]), "t_end": take(cols["t_end"]),
+           "label": table[codes]}
+    if "score" in fields:
+        out["score"] = take(cols["score"])
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -290,24 +432,34 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
         ValueError: malformed JSON, a missing ``database``/``annotations``/``segment``/``label``, a
             segment that is not two numbers, or a ``subset`` that no video has.
     """
+    name = "ground truth"
+    if is_columnar_file(path_or_dict):
+        name = os.fspath(path_or_dict)
+        path_or_dict = _columnar_file(name, GT_COLUMNS)
     if _is_columnar(path_or_dict):
-        cols = columns_from(path_or_dict, GT_COLUMNS, "ground truth")
+        cols = columns_from(path_or_dict, GT_COLUMNS, name)
+        subsets = cols["subset"].tolist() if "subset" in cols else None
         if subset is not None:
-            if "subset" not in cols:
-                raise ValueError(f"ground truth: subset={subset!r} requested but the columns have no 'subset'")
-            keep = np.array([s == subset for s in cols["subset"].tolist()], dtype=bool)
+            if subsets is None:
+                raise ValueError(f"{name}: subset={subset!r} requested but the columns have no 'subset'")
+            keep = np.array([s == subset for s in subsets], dtype=bool)
             if not keep.any():
-                raise ValueError(f"ground truth: no row has subset {subset!r} (present: "
-                                 f"{', '.join(sorted(map(str, set(cols['subset'].tolist()))))})")
+                raise ValueError(f"{name}: no row has subset {subset!r} (present: "
+                                 f"{', '.join(sorted(map(str, set(subsets))))})")
             cols = {k: v[keep] for k, v in cols.items()}
+            subsets = None
         if return_info:
-            vids = list(dict.fromkeys(cols["video"].tolist()))
-            info = GroundTruthInfo(_object(vids), _object([subset] * len(vids)),
-                                   np.full(len(vids), np.nan), None)
+            first = dict.fromkeys(cols["video"].tolist())
+            if subsets is not None:  # each video's subset: that of its first row
+                for v, sub in zip(cols["video"].tolist(), subsets):
+                    if first[v] is None:
+                        first[v] = sub
+            vsub = [subset] * len(first) if subsets is None else list(first.values())
+            info = GroundTruthInfo(_object(list(first)), _object(vsub), np.full(len(first), np.nan), None)
             return cols, info
         return cols
 
-    data, name = _source(path_or_dict, "ground truth")
+    data, name, store = _source(path_or_dict, "ground truth")
     if not isinstance(data, Mapping):
         raise ValueError(f"{name}: expected a JSON object with a \"database\" key, got {type(data).__name__}")
     if "database" in data:
@@ -321,7 +473,8 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
         raise ValueError(f"{name}: missing key \"database\"{hint}")
     classes = _class_list(data, name) if "database" in data else None
 
-    videos: list = []
+    pieces: list = []  # (video, _Rows | None, a, b) per video with annotations, in file order
+    videos: list = []  # rows of the annotation arrays the C++ reader left as JSON
     starts: list = []
     ends: list = []
     labels: list = []
@@ -340,7 +493,8 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
         if "annotations" not in entry:
             raise ValueError(f"{where_v}: missing key \"annotations\"")
         anns = entry["annotations"]
-        if not isinstance(anns, list):
+        rows = anns if type(anns) is _Rows else None
+        if rows is None and not isinstance(anns, list):
             raise ValueError(f"{where_v}: \"annotations\" must be a list, got {type(anns).__name__}")
         vid_key = _key(vid, "video", where_v)
         info_videos.append(vid_key)
@@ -353,6 +507,10 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
                 info_durations.append(_scalar(dur))
             except ValueError as exc:
                 raise ValueError(f"{where_v}: \"duration\": {exc}") from None
+        if rows is not None:
+            pieces.append((vid_key, rows, 0, 0))
+            continue
+        first = len(videos)
         for k, ann in enumerate(anns):
             if not isinstance(ann, Mapping):
                 raise ValueError(f"{where_v}, annotation {k}: expected an object, got {type(ann).__name__}")
@@ -364,20 +522,14 @@ def load_ground_truth(path_or_dict: Any, subset: str | None = None, *,
             starts.append(s)
             ends.append(e)
             labels.append(ann["label"])
+        if len(videos) > first:
+            pieces.append((vid_key, None, first, len(videos)))
 
     if subset is not None and not info_videos:
         present = ", ".join(sorted(repr(s) for s in seen_subsets)) or "none"
         raise ValueError(f"{name}: no video has subset {subset!r} (subsets in the file: {present})")
 
-    def where(kind: str) -> Callable[[int], str]:
-        return lambda i: _row_where(name, videos, i, "annotation", kind)
-
-    cols = {
-        "video": _object(videos),
-        "t_start": _float_column(starts, where("\"segment\"[0]")),
-        "t_end": _float_column(ends, where("\"segment\"[1]")),
-        "label": _key_column(labels, "\"label\"", where("\"label\"")),
-    }
+    cols = _assemble(name, "annotation", pieces, store, videos, starts, ends, labels, None)
     if return_info:
         info = GroundTruthInfo(_object(info_videos), _object(info_subsets),
                                np.array(info_durations, dtype=np.float64), classes)
@@ -424,9 +576,12 @@ def load_predictions(path_or_dict: Any) -> dict[str, np.ndarray]:
         ValueError: malformed JSON, a missing ``results``/``segment``/``label``/``score``, a segment that
             is not two numbers, or a non-numeric score or boundary.
     """
+    if is_columnar_file(path_or_dict):
+        name = os.fspath(path_or_dict)
+        return columns_from(_columnar_file(name, PRED_COLUMNS), PRED_COLUMNS, name)
     if _is_columnar(path_or_dict):
         return columns_from(path_or_dict, PRED_COLUMNS, "predictions")
-    data, name = _source(path_or_dict, "predictions")
+    data, name, store = _source(path_or_dict, "predictions")
     if not isinstance(data, Mapping):
         raise ValueError(f"{name}: expected a JSON object with a \"results\" key, got {type(data).__name__}")
     if "results" not in data:
@@ -436,16 +591,23 @@ def load_predictions(path_or_dict: Any) -> dict[str, np.ndarray]:
     if not isinstance(results, Mapping):
         raise ValueError(f"{name}: \"results\" must be an object {{video: [...]}}, got {type(results).__name__}")
 
-    videos: list = []
+    pieces: list = []  # (video, _Rows | None, a, b) per video with predictions, in file order
+    videos: list = []  # rows of the prediction arrays the C++ reader left as JSON
     starts: list = []
     ends: list = []
     labels: list = []
     scores: list = []
     for vid, entries in results.items():
         where_v = f"{name}: video {vid!r}"
+        if type(entries) is _Rows:
+            if not entries.has_score:
+                raise ValueError(f"{where_v}, prediction 0: missing key \"score\"")
+            pieces.append((vid, entries, 0, 0))
+            continue
         if not isinstance(entries, list):
             raise ValueError(f"{where_v}: expected a list of predictions, got {type(entries).__name__}")
         vid_key = _key(vid, "video", where_v)
+        first = len(videos)
         for k, p in enumerate(entries):
             try:
                 seg = p["segment"]
@@ -466,17 +628,9 @@ def load_predictions(path_or_dict: Any) -> dict[str, np.ndarray]:
             ends.append(e)
             labels.append(lab)
             scores.append(sc)
-
-    def where(kind: str) -> Callable[[int], str]:
-        return lambda i: _row_where(name, videos, i, "prediction", kind)
-
-    return {
-        "video": _object(videos),
-        "t_start": _float_column(starts, where("\"segment\"[0]")),
-        "t_end": _float_column(ends, where("\"segment\"[1]")),
-        "label": _key_column(labels, "\"label\"", where("\"label\"")),
-        "score": _float_column(scores, where("\"score\"")),
-    }
+        if len(videos) > first:
+            pieces.append((vid_key, None, first, len(videos)))
+    return _assemble(name, "prediction", pieces, store, videos, starts, ends, labels, scores)
 
 
 def _results_columns(columns_or_detections: Any, allow_nan: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:

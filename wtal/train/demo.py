@@ -6,7 +6,9 @@ selected on a validation split of the training videos),
 localizes the test videos, evaluates mAP@tIoU 0.1:0.7 and compares it with a trivial baseline
 evaluated the same way: every test video predicted as one segment covering the whole video for each of
 its **true** video-level labels (an oracle-label baseline; it needs no model at all). Writes
-``metrics.json``, ``predictions.json``, the checkpoint(s) and ``plots/*.png`` into ``--out``.
+``metrics.json``, ``predictions.json``, the checkpoint(s) and ``plots/*.png`` into ``--out`` (the plots
+only where matplotlib is installed: ``pip install "wtal[train]"``; without it one line says they were
+skipped).
 
 ``--quick`` (< 1 min on 2 CPU cores, used by the tests) trains a smaller set for fewer epochs; the
 default takes a few minutes on 2 CPU cores. Both use a small feature dimension and short videos
@@ -90,12 +92,18 @@ def run(args: argparse.Namespace) -> int:
     tiou = list(cfg.eval.tiou)
     res = evaluate_detection(gt, det.to_columns(), tiou_thresholds=tiou, preset=cfg.eval.preset)
     base = evaluate_detection(gt, whole_video_baseline(ds, test_idx), tiou_thresholds=tiou, preset=cfg.eval.preset)
-    plot_dir = os.path.join(cfg.out_dir, "plots")
-    os.makedirs(plot_dir, exist_ok=True)
-    gt_videos = list(dict.fromkeys(str(v) for v in gt["video"]))[:3]
-    pos = {v: i for i, v in enumerate(ds.videos)}
-    plots = render_videos(trainer.model, cfg, ds, [pos[v] for v in gt_videos],
-                          [os.path.join(plot_dir, f"{v}.png") for v in gt_videos], device=str(trainer.device))
+    try:
+        import matplotlib  # noqa: F401  (only the plots need it: not part of a plain `pip install .`)
+    except ImportError:
+        plots = []
+        print('plots skipped: matplotlib is not installed (pip install "wtal[train]" adds it)')
+    else:
+        plot_dir = os.path.join(cfg.out_dir, "plots")
+        os.makedirs(plot_dir, exist_ok=True)
+        gt_videos = list(dict.fromkeys(str(v) for v in gt["video"]))[:3]
+        pos = {v: i for i, v in enumerate(ds.videos)}
+        plots = render_videos(trainer.model, cfg, ds, [pos[v] for v in gt_videos],
+                              [os.path.join(plot_dir, f"{v}.png") for v in gt_videos], device=str(trainer.device))
     elapsed = time.time() - t0
     metrics = {
         **res.to_dict(),

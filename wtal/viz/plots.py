@@ -33,7 +33,10 @@ def plot_video(path: str | os.PathLike, *, attention: np.ndarray | None, cas: np
     Returns:
         ``path`` as a string.
     """
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError('plotting needs matplotlib, which is not installed (pip install "wtal[train]")') from None
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
