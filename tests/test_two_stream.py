@@ -227,3 +227,27 @@ def test_toy_model_honours_the_contract(spec):
         c.check_state_dict_round_trip(make, x, lens)
         for reduction in ("mean", "sum"):
             c.check_accumulation_equals_batch(make(0), reduction)
+
+
+def test_single_stream_run_of_a_profile_that_needs_both_streams(tmp_path):
+    """A profile that cannot localize one stream alone (BM) stops a single-stream run at the start,
+    unless the run neither validates nor tests; both streams train and validate."""
+    from wtal.models import register, unregister
+    from wtal.train.trainer import Trainer
+
+    register(toy.BM_SPEC)
+    try:
+        base = [a.replace(toy.NAME, "toy_bm") for a in toy.TINY if not a.startswith("localize=")]
+        with pytest.raises(ValueError, match=r"profile localize_bm cannot localize the stream\(s\) \['rgb'\] alone"):
+            Trainer(load_config(None, base + [f"out_dir={tmp_path / 'a'}", "model.streams=[rgb]"]))
+        t = Trainer(load_config(None, base + [f"out_dir={tmp_path / 'b'}", "model.streams=[rgb]", "train.epochs=1",
+                                              "train.eval_every=0", "eval.test=false", "train.checkpoint=last"]))
+        t.fit()
+        t.close()
+        t = Trainer(load_config(None, base + [f"out_dir={tmp_path / 'c'}", "train.epochs=1"]))
+        t.fit()
+        det, res = t.test()
+        t.close()
+        assert res is not None and len(det) > 0
+    finally:
+        unregister("toy_bm")

@@ -99,3 +99,19 @@ TINY = [
     # the toy's probabilities sit near 1 / (C + 1) = 0.2: thresholds around that make short proposals
     "localize={thresholds: [0.19, 0.2, 0.21, 0.22], class_threshold: 0.1}",
 ]
+
+
+class ToyBM(ToyTwoStream):
+    """The toy with the WSAL-BM profile's per-stream inputs (a profile that needs both streams)."""
+
+    def localization_inputs(self, outputs) -> dict[str, torch.Tensor]:
+        C = self.num_classes
+        probs = torch.softmax(outputs["logits"], -1)
+        return {"tcam": outputs["logits"][..., :C], "attention": 1.0 - probs[..., C],
+                "video_scores": torch.softmax(outputs["video_logits"], -1)[:, :C], "lengths": outputs["lengths"]}
+
+
+BM_SPEC = ModelSpec(name="toy_bm", display_name="Toy BM", paper="wtal tests", module=__name__, model_class="ToyBM",
+                    config_module=__name__, config_class="ToyTwoStreamConfig", profile="localize_bm",
+                    profile_config="BMLocalizeConfig", streams=("rgb", "flow"), plot_signal="tcam",
+                    plot_attention="attention")
