@@ -281,3 +281,27 @@ def test_single_stream_run_of_a_profile_that_needs_both_streams(tmp_path):
         assert res is not None and len(det) > 0
     finally:
         unregister("toy_bm")
+
+
+def test_stream_rng_is_its_own_and_leaves_the_global_state_alone():
+    from wtal.train.trainer import StreamRNG, stream_seed
+
+    assert stream_seed(0, "rgb") != stream_seed(0, "flow") and stream_seed(0, "rgb") != stream_seed(1, "rgb")
+    assert stream_seed(0, "rgb") == stream_seed(0, "rgb") and stream_seed(0, "rgb", 1) != stream_seed(0, "rgb")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b = StreamRNG(7, torch.device("cpu")), StreamRNG(7, torch.device("cpu"))
+    with a.active():
+        xa = torch.rand(5)
+    assert torch.equal(torch.get_rng_state(), before)
+    with b.active():
+        xb = torch.rand(5)
+    assert torch.equal(xa, xb)
+    saved = a.state()
+    with a.active():
+        y1 = torch.rand(3)
+    a.load(saved)
+    with a.active():
+        y2 = torch.rand(3)
+    assert torch.equal(y1, y2) and not torch.equal(y1, xa[:3])
+    assert torch.equal(torch.get_rng_state(), before)
