@@ -429,7 +429,7 @@ def test_packaged_configs_are_fp32_with_the_papers_weights():
 def _map(models, ds, idx):
     from wtal.eval import evaluate_detection
     from wtal.localize import BMLocalizeConfig, localize_bm
-    from wtal.train.trainer import pad_features
+    from wtal.data.torch_dataset import pad_features
 
     inputs = {}
     for stream, (d, m) in models.items():
