@@ -36,18 +36,19 @@ Choices the paper leaves open, decided here (also in ``docs/models.md`` § WSAL-
 1. Attention width 256 (DGAM's ``ATT_IM_DIM``); PyTorch default initialisation (DGAM; the paper's
    TensorFlow initialisation is not stated).
 2. No bias in ``W``, ``u_fg``, ``u_bg``: the paper's Eqs. 2, 5-9 have none, and without a bias the
-   snippet T-CAM ``x_t W^T`` is exactly the classifier the pooled features see. ``bias=True`` gives
-   DGAM's ``nn.Linear`` heads; the T-CAMs (guide targets and localization) then use ``W`` without the
-   bias, as DGAM's ``loss_guide`` and ``get_tCAM`` do.
+   snippet T-CAM ``x_t W^T`` is exactly the classifier the pooled features see (synthetic set: 16.8
+   without, 13.9 with a bias). ``bias=True`` gives DGAM's ``nn.Linear`` heads; the T-CAMs (guide
+   targets and localization) then use ``W`` without the bias, as DGAM's ``loss_guide`` and
+   ``get_tCAM`` do.
 3. Pooling: DGAM's normalisation, ``x_fg = sum lambda x / (sum lambda + 1)`` and
    ``x_bg = sum (1-lambda) x / (sum (1-lambda) + 1e-6)`` in the losses, and
    ``sum lambda x / sum lambda`` for the test-time video scores (DGAM ``train`` / ``test_final``).
    This departs from the paper's Eqs. 1 and 4, which divide both sums by T (``pooling="paper"``):
    taken literally, that pooling lets L_bg (and L_fg) be lowered by shrinking ``x_fg`` to 0, and on
-   the synthetic benchmark the attention of both streams collapses (mean lambda < 0.02, L_fg stuck at
-   log(C+1), average mAP 0.0-1.5 against 12-19 with DGAM's pooling, ``scripts/wsal_bm_pooling.py``).
+   the synthetic benchmark the attention of both streams collapses to 0 or 1 (average mAP 0.3 against
+   16.8 with DGAM's pooling, 3 seeds, ``scripts/wsal_bm_synthetic.py``, docs/models.md).
    The +1 keeps a vanishing foreground from paying off. ``pooling="mean"`` is the plain weighted average
-   (the paper's wording "attention-weighted average pooling"), which collapses the same way.
+   (the paper's wording "attention-weighted average pooling"), which collapses the same way (4.0).
 4. Gaussian smoothing sits on the snippet **probabilities** (after the softmax over C+1, before the max
    over the video's classes), along time over the video's own snippets with scipy's ``reflect``
    boundary (``gaussian_filter1d``), sigma = 1 snippet and radius ``int(4 sigma + 0.5)`` = 4 (DGAM);
