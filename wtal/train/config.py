@@ -106,12 +106,6 @@ class ModelConfig:
     def __repr__(self) -> str:
         return f"ModelConfig(name={self.name!r}, streams={self.streams!r}, {self.name}={self.section(self.name)!r})"
 
-    def __deepcopy__(self, memo: dict) -> "ModelConfig":
-        import copy
-
-        return ModelConfig(self.name, list(self.streams),
-                           **{k: copy.deepcopy(v, memo) for k, v in self._sections.items()})
-
 
 @dataclass
 class OptimConfig:
