@@ -298,6 +298,18 @@ def test_padded_batch_equals_each_video_alone(pad_value):
         torch.testing.assert_close(batched[n], p.grad, rtol=1e-10, atol=1e-13, msg=n)
 
 
+def test_half_precision_forward_gives_fp32_losses():
+    """Under autocast-like low precision (bf16 weights and features) the losses are computed in fp32."""
+    model = make_model().to(torch.bfloat16)
+    x, lens, labels = batch(pad_value=0.0)
+    out = model(x.to(torch.bfloat16), lens)
+    losses = model.loss(out, {"labels": labels.float()}, epoch=0, step=0)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    li = model.localization_inputs(out)
+    assert all(v.dtype == torch.float32 for k, v in li.items() if k != "lengths")
+    losses["total"].backward()
+
+
 def test_bad_inputs_raise():
     model = make_model()
     x, lens, labels = batch()

@@ -73,6 +73,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wtal.models.wsal_bm_config import LOSS_TERMS, WsalBmConfig
+from wtal.ops.upsample import gaussian_weights
 
 __all__ = ["WsalBm", "WsalBmConfig", "reflect_gaussian_smooth"]
 
@@ -123,8 +124,6 @@ class WsalBm(nn.Module):
         config.validate()
         if feature_dim < 1 or num_classes < 1:
             raise ValueError(f"feature_dim and num_classes must be >= 1, got {feature_dim}, {num_classes}")
-        from wtal.ops.upsample import gaussian_weights
-
         self.config = config
         self.feature_dim = int(feature_dim)
         self.num_classes = int(num_classes)
