@@ -148,7 +148,7 @@ def wtal_trainer(ds: PoolDataset, tmp_path):
         f"out_dir={tmp_path / 'wtal'}", f"device={DEVICE}", "amp=true", "data.train_subset=train",
         "data.val_fraction=0", f"data.num_segments={T}", f"train.batch_size={BATCH}", "train.progress=false",
         "train.log_every=0", "model.hamnet.pooling=op"])
-    return Trainer(cfg, dataset=ds, log=lambda *a: None)
+    return Trainer(cfg, dataset=ds)
 
 
 @pytest.fixture(scope="module")

@@ -124,23 +124,22 @@ def _weights(path):
     from wtal.train.checkpoint import load_checkpoint
 
     ck = load_checkpoint(path)
-    return ck["model"]["state_dict"], ck["optimizer"], ck["epoch"], ck["step"]
+    return ck["model"]["streams"]["joint"]["state_dict"], ck["optimizer"]["joint"], ck["epoch"], ck["step"]
 
 
 def test_resume_is_exact(tmp_path):
     from wtal.train.trainer import Trainer
 
-    full = Trainer(tiny_cfg(tmp_path / "full", "deterministic=true"), log=lambda *a: None)
+    full = Trainer(tiny_cfg(tmp_path / "full", "deterministic=true"))
     full.fit()
     full.close()
-    part = Trainer(tiny_cfg(tmp_path / "part", "deterministic=true", "train.stop_after_epochs=1"),
-                   log=lambda *a: None)
+    part = Trainer(tiny_cfg(tmp_path / "part", "deterministic=true", "train.stop_after_epochs=1"))
     assert not part.fit()["finished"]
     part.close()
     # resumed twice: across an evaluation epoch boundary (eval_every=2) as well
     for _ in range(2):
         again = Trainer(tiny_cfg(tmp_path / "part", "deterministic=true", "train.stop_after_epochs=2"),
-                        resume=True, log=lambda *a: None)
+                        resume=True)
         again.fit()
         again.close()
     a, oa, ea, sa = _weights(tmp_path / "full" / "last.pt")
@@ -159,7 +158,7 @@ def test_resume_is_exact(tmp_path):
 def test_out_dir_is_protected(tmp_path):
     from wtal.train.trainer import Trainer
 
-    t = Trainer(tiny_cfg(tmp_path / "r", "train.epochs=1"), log=lambda *a: None)
+    t = Trainer(tiny_cfg(tmp_path / "r", "train.epochs=1"))
     t.fit()
     t.close()
     before = (tmp_path / "r" / "last.pt").read_bytes()
@@ -212,7 +211,7 @@ def trained(tmp_path_factory):
     from wtal.train.trainer import Trainer
 
     d = tmp_path_factory.mktemp("trained")
-    t = Trainer(tiny_cfg(d / "run", "train.epochs=2"), log=lambda *a: None)
+    t = Trainer(tiny_cfg(d / "run", "train.epochs=2"))
     t.fit()
     t.close()
     return d / "run"
@@ -335,6 +334,8 @@ def test_thumos14_config_on_wtalc_layout_and_bad_input(tmp_path, capsys):
     # features of another width than the checkpoint's
     other, _, _ = build_wtalc(tmp_path / "th8", D=8, max_snippets=40)
     err = one_line_error("--resume", "--set", f"data.root={other}")
+    assert "differs from the one saved in" in err and "data.root" in err and "--force-config" in err
+    err = one_line_error("--resume", "--force-config", "--set", f"data.root={other}")
     assert "features are 8-d but checkpoint" in err and "last.pt" in err
     # unknown class in the annotations
     ann = tmp_path / "th" / "Thumos14reduced-Annotations"
@@ -356,19 +357,17 @@ def test_cuda_amp_epoch_and_localize_match_cpu(tmp_path):
     CUDA gives the CPU detections (float rounding aside)."""
     import numpy as np
 
-    from wtal.train.trainer import Trainer, load_trained, predict_detections
+    from wtal.infer import load
+    from wtal.train.trainer import Trainer
 
     t = Trainer(tiny_cfg(tmp_path / "run", "train.epochs=1", "device=cuda", "amp=true",
-                         "model.hamnet.pooling=op"), log=lambda *a: None)
+                         "model.hamnet.pooling=op"))
     assert t.amp_dtype is not None
     means = t.fit()
     assert means["finished"]
     t.close()
     idx = t.dataset.indices("test")[:6]
-    model, cfg, _ = load_trained(str(tmp_path / "run" / "last.pt"), device="cpu")
-    cpu = predict_detections(model, t.dataset, idx, device=torch.device("cpu"), cfg=cfg).sorted()
-    cfg.amp = False
-    model.to("cuda")
-    gpu = predict_detections(model, t.dataset, idx, device=torch.device("cuda"), cfg=cfg).sorted()
+    cpu = load(str(tmp_path / "run" / "last.pt"), device="cpu").localize_dataset(t.dataset, idx).sorted()
+    gpu = load(str(tmp_path / "run" / "last.pt"), device="cuda").localize_dataset(t.dataset, idx).sorted()
     assert len(cpu) == len(gpu)
     np.testing.assert_allclose(gpu.score, cpu.score, rtol=1e-4, atol=1e-4)

@@ -51,7 +51,7 @@ def test_plot_cli_on_checkpoint(tmp_path, capsys):
     from wtal.cli import main
     from wtal.train.trainer import Trainer
 
-    t = Trainer(tiny_cfg(tmp_path / "run", "train.epochs=1", "data.val_fraction=0"), log=lambda *a: None)
+    t = Trainer(tiny_cfg(tmp_path / "run", "train.epochs=1", "data.val_fraction=0"))
     t.fit()
     video = t.dataset.videos[t.dataset.indices("test")[0]]
     t.close()

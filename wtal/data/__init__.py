@@ -22,7 +22,8 @@ epoch (the random snippet draw is a function of ``(seed, epoch, video)``, which 
 multi-worker loading exact). Test time: ``sampling="all"``, batch size 1 or padded batches with
 ``lengths``.
 
-``import wtal.data`` imports numpy only; ``ClipDataset`` and ``pad_collate`` (torch) load on first use.
+``import wtal.data`` imports numpy only; ``ClipDataset``, ``pad_collate`` and ``pad_features`` (torch) load on
+first use.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from wtal.data.sampling import random_perturb, uniform_sampling
 from wtal.data.synthetic import make_synthetic, quick_synthetic
 from wtal.data.wtalc import load_wtalc
 
-_TORCH = {"ClipDataset", "pad_collate"}
+_TORCH = {"ClipDataset", "pad_collate", "pad_features"}
 
 
 def __getattr__(name: str) -> Any:
@@ -48,4 +49,4 @@ def __getattr__(name: str) -> Any:
 
 __all__ = ["VideoDataset", "DatasetError", "I3D_SECONDS_PER_SNIPPET", "load_wtalc", "load_pervideo",
            "load_activitynet", "random_perturb", "uniform_sampling",
-           "make_synthetic", "quick_synthetic", "ClipDataset", "pad_collate"]
+           "make_synthetic", "quick_synthetic", "ClipDataset", "pad_collate", "pad_features"]

@@ -81,8 +81,35 @@ class ClipDataset(torch.utils.data.Dataset):
         }
 
 
+def pad_features(features: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-pad per-video features at the end of the time axis: the one padding helper of wtal.
+
+    Args:
+        features: ``B >= 1`` arrays or tensors ``[T_i, D]`` (numpy arrays are read as float32).
+
+    Returns:
+        ``features`` ``[B, T_max, D]`` (float32 for numpy input, else the tensors' dtype; zeros past each
+        length) and ``lengths`` int64 ``[B]``.
+    """
+    if len(features) == 0:
+        raise ValueError("pad_features: no videos")
+    items = [f if torch.is_tensor(f) else torch.from_numpy(np.ascontiguousarray(f, dtype=np.float32))
+             for f in features]
+    bad = [tuple(f.shape) for f in items if f.dim() != 2]
+    if bad:
+        raise ValueError(f"pad_features: features must be [T, D], got shapes {bad[:3]}")
+    D = items[0].shape[1]
+    if any(f.shape[1] != D for f in items):
+        raise ValueError(f"pad_features: feature dims differ in one batch: {[f.shape[1] for f in items]}")
+    lengths = torch.tensor([f.shape[0] for f in items], dtype=torch.int64)
+    out = items[0].new_zeros((len(items), int(lengths.max()), D))
+    for j, f in enumerate(items):
+        out[j, : f.shape[0]] = f
+    return out, lengths
+
+
 def pad_collate(batch: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """Stack items of different lengths, zero-padding at the end of the time axis.
+    """Stack items of different lengths, zero-padding at the end of the time axis (:func:`pad_features`).
 
     Returns:
         ``features`` float32 ``[B, T_max, D]`` (zeros past each length), ``lengths`` int64 ``[B]``,
@@ -91,13 +118,7 @@ def pad_collate(batch: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """
     if len(batch) == 0:
         raise ValueError("pad_collate: empty batch")
-    lengths = torch.tensor([b["features"].shape[0] for b in batch], dtype=torch.int64)
-    D = batch[0]["features"].shape[1]
-    if any(b["features"].shape[1] != D for b in batch):
-        raise ValueError(f"pad_collate: feature dims differ in one batch: {[b['features'].shape[1] for b in batch]}")
-    feats = batch[0]["features"].new_zeros((len(batch), int(lengths.max()), D))
-    for j, b in enumerate(batch):
-        feats[j, : b["features"].shape[0]] = b["features"]
+    feats, lengths = pad_features([b["features"] for b in batch])
     return {
         "features": feats,
         "lengths": lengths,
@@ -108,4 +129,4 @@ def pad_collate(batch: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     }
 
 
-__all__ = ["ClipDataset", "pad_collate"]
+__all__ = ["ClipDataset", "pad_collate", "pad_features"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from wtal.models.protocol import WTALModel
-from wtal.models.registry import ModelSpec, default_model, get_spec, model_names, models_help, registry
+from wtal.models.registry import (ModelSpec, default_model, get_spec, model_names, models_help, register, registry,
+                                  unregister)
 
 
 def build_model(name: str, *, feature_dim: int, num_classes: int, config: Any = None):
@@ -17,4 +18,4 @@ def build_model(name: str, *, feature_dim: int, num_classes: int, config: Any = 
 
 
 __all__ = ["ModelSpec", "WTALModel", "build_model", "default_model", "get_spec", "model_names", "models_help",
-           "registry"]
+           "register", "registry", "unregister"]

@@ -7,7 +7,8 @@ models from here, and no model name is written anywhere else. Listing models imp
 nor any model code; :meth:`ModelSpec.build` does.
 
 Adding a model (``docs/models.md``): a module with the ``nn.Module``, a torch-free ``*_config``
-module with its config dataclass and ``SPEC``, YAML files in ``wtal/configs/``.
+module with its config dataclass and ``SPEC``, YAML files in ``wtal/configs/``. A model that lives
+outside the package (a plugin, or a toy model in a test) registers at run time with :func:`register`.
 """
 from __future__ import annotations
 
@@ -104,6 +105,14 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] | None = None
 
 
+def _check(spec: Any, origin: str) -> ModelSpec:
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"{origin} must be a ModelSpec, got {type(spec).__name__}")
+    if tuple(spec.streams) not in (JOINT, TWO_STREAM):
+        raise ValueError(f"model {spec.name!r}: streams must be {JOINT} or {TWO_STREAM}, got {spec.streams}")
+    return spec
+
+
 def _discover() -> dict[str, ModelSpec]:
     import wtal.models as pkg
 
@@ -114,12 +123,9 @@ def _discover() -> dict[str, ModelSpec]:
         spec = getattr(importlib.import_module(f"{pkg.__name__}.{info.name}"), "SPEC", None)
         if spec is None:
             continue
-        if not isinstance(spec, ModelSpec):
-            raise TypeError(f"{pkg.__name__}.{info.name}.SPEC must be a ModelSpec, got {type(spec).__name__}")
+        _check(spec, f"{pkg.__name__}.{info.name}.SPEC")
         if spec.name in found:
             raise ValueError(f"model {spec.name!r} is registered twice")
-        if tuple(spec.streams) not in (JOINT, TWO_STREAM):
-            raise ValueError(f"model {spec.name!r}: streams must be {JOINT} or {TWO_STREAM}, got {spec.streams}")
         found[spec.name] = spec
     defaults = [s.name for s in found.values() if s.default]
     if len(defaults) != 1:
@@ -127,12 +133,47 @@ def _discover() -> dict[str, ModelSpec]:
     return found
 
 
-def registry() -> dict[str, ModelSpec]:
-    """``{name: ModelSpec}`` of every registered model, in name order."""
-    global _REGISTRY
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model defined outside ``wtal/models`` (a plugin, or a toy model in a test) to the registry.
+
+    Its ``module`` and ``config_module`` must be importable. It cannot be the default model and its
+    name must be new. Configs built afterwards accept ``model.name: <name>`` and a ``model.<name>``
+    section. Returns ``spec``.
+    """
+    _check(spec, "register(spec)")
+    specs = _loaded()
+    if spec.name in specs:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    if spec.default:
+        raise ValueError(f"model {spec.name!r}: a registered plugin cannot be the default model")
+    specs[spec.name] = spec
+    return spec
+
+
+def unregister(name: str) -> None:
+    """Remove a model added by :func:`register` (the packaged models cannot be removed)."""
+    specs = _loaded()
+    if name not in specs:
+        raise ValueError(f"model {name!r} is not registered")
+    if name in _PACKAGED:
+        raise ValueError(f"model {name!r} is a packaged model and cannot be unregistered")
+    del specs[name]
+
+
+_PACKAGED: frozenset[str] = frozenset()
+
+
+def _loaded() -> dict[str, ModelSpec]:
+    global _REGISTRY, _PACKAGED
     if _REGISTRY is None:
         _REGISTRY = _discover()
-    return dict(_REGISTRY)
+        _PACKAGED = frozenset(_REGISTRY)
+    return _REGISTRY
+
+
+def registry() -> dict[str, ModelSpec]:
+    """``{name: ModelSpec}`` of every registered model, in name order."""
+    return dict(sorted(_loaded().items()))
 
 
 def model_names() -> list[str]:
@@ -156,5 +197,5 @@ def models_help() -> str:
     return ", ".join(f"{s.name} ({s.display_name})" for s in registry().values())
 
 
-__all__ = ["ModelSpec", "JOINT", "TWO_STREAM", "registry", "model_names", "default_model", "get_spec",
-           "models_help"]
+__all__ = ["ModelSpec", "JOINT", "TWO_STREAM", "registry", "register", "unregister", "model_names",
+           "default_model", "get_spec", "models_help"]

@@ -1,10 +1,20 @@
 """Atomic checkpoints with everything needed for an exact resume.
 
 A checkpoint is one ``torch.save`` file written through ``wtal._atomic.atomic_open`` (temporary file,
-fsync, rename): a crash mid-write never truncates the previous checkpoint. Contents:
-``format, version, config (dict), model (name, feature_dim, classes, seconds_per_snippet, state_dict),
-optimizer, scaler, epoch, step, best, rng (python, numpy, torch, cuda), sampler (seed, epoch)``.
-Loading uses ``torch.load(weights_only=True)``: no arbitrary pickles.
+fsync, rename): a crash mid-write never truncates the previous checkpoint. Contents (version 2):
+
+* ``format``, ``version``, ``config`` (the run's config as a dict);
+* ``model``: ``name``, ``classes``, ``seconds_per_snippet``, ``feature_dim`` (width of the features the
+  run reads: the joint ``D_rgb + D_flow`` for a two-stream model), ``stream_dims`` (``[D_rgb, D_flow]``
+  of those features), ``streams``: ``{stream: {"feature_dim", "state_dict"}}`` with the trained
+  streams (``joint``; or ``rgb`` and/or ``flow``);
+* ``optimizer``, ``scaler``: ``{stream: state_dict}``;
+* ``epoch`` (epochs done), ``step`` (optimizer steps done), ``best``, ``rng`` (python, numpy, torch,
+  cuda), ``stream_rng`` (``{stream: {"cpu", "cuda"}}``, two-stream models only), ``sampler``,
+  ``split``.
+
+Version 1 files (one model: ``model.state_dict``, one optimizer) are read as version 2. Loading uses
+``torch.load(weights_only=True)``: no arbitrary pickles.
 """
 from __future__ import annotations
 
@@ -18,7 +28,7 @@ import torch
 from wtal._atomic import atomic_open
 
 FORMAT = "wtal-checkpoint"
-VERSION = 1
+VERSION = 2
 REQUIRED = ("config", "model", "epoch", "step")
 
 
@@ -74,4 +84,20 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     missing = [k for k in REQUIRED if k not in obj]
     if missing:
         raise ValueError(f"{path}: incomplete wtal checkpoint (missing {missing})")
-    return obj
+    return _upgrade(obj)
+
+
+def _upgrade(ck: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 (one joint model) in the version-2 layout."""
+    m = ck.get("model")
+    if ck.get("version", 1) >= 2 or not isinstance(m, dict) or "state_dict" not in m:
+        return ck
+    fd = int(m["feature_dim"])
+    ck["model"] = {"name": m["name"], "classes": m["classes"], "seconds_per_snippet": m["seconds_per_snippet"],
+                   "feature_dim": fd, "stream_dims": None,
+                   "streams": {"joint": {"feature_dim": fd, "state_dict": m["state_dict"]}}}
+    for key in ("optimizer", "scaler"):
+        if ck.get(key) is not None:
+            ck[key] = {"joint": ck[key]}
+    ck["version"] = 2
+    return ck

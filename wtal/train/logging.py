@@ -1,12 +1,65 @@
-"""Metrics logging: one JSON object per line (``metrics.jsonl``), plus TensorBoard scalars when the
-``tensorboard`` package is installed. Only rank 0 writes."""
+"""Training logs: human-readable messages through :mod:`logging` (logger ``wtal.train``: the console
+and ``train.log`` in the run folder), and metrics as one JSON object per line (``metrics.jsonl``),
+plus TensorBoard scalars when the ``tensorboard`` package is installed. Only rank 0 writes."""
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import math
 import os
+import sys
 import time
-from typing import Any
+from typing import Any, Iterator
+
+_FILE_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+
+
+class _LazyFileHandler(logging.FileHandler):
+    """Appends to a file whose folder is created on the first message (a run that fails before
+    logging anything leaves no folder behind)."""
+
+    def _open(self):
+        os.makedirs(os.path.dirname(os.path.abspath(self.baseFilename)), exist_ok=True)
+        return super()._open()
+
+
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is when a message is emitted (redirections, pytest capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.setStream(sys.stdout)
+        super().emit(record)
+
+
+def attach_file_log(logger: logging.Logger, path: str) -> logging.Handler:
+    """Append ``logger``'s INFO messages, timestamped, to ``path``; returns the handler (remove it with
+    ``logger.removeHandler`` and close it when done)."""
+    handler = _LazyFileHandler(path, mode="a", encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter(_FILE_FORMAT))
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return handler
+
+
+@contextlib.contextmanager
+def console_log(name: str = "wtal") -> Iterator[logging.Logger]:
+    """While active, INFO messages of logger ``name`` (and its children, e.g. ``wtal.train``) go to
+    stdout as plain lines (what the ``wtal`` commands print)."""
+    logger = logging.getLogger(name)
+    handler = _StdoutHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setLevel(logging.INFO)
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 class MetricsLogger:
