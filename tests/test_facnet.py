@@ -575,7 +575,7 @@ def test_without_background():
     assert torch.equal(action, y) and torch.equal(mil, y)
     losses = model.loss(out, {"labels": y}, epoch=0, step=0)
     assert _rel(losses["mil"], -F.log_softmax(out["mil_logits"], -1)[0, 2] / (1 + 1e-8)) <= FIDELITY
-    li = model.localization_inputs(out)
+    li = {k: v.detach() for k, v in model.localization_inputs(out).items()}
     assert li["cas"].shape == (1, 11, C + 1) and li["video_scores"].shape == (1, C + 1)
     assert float(li["cas"][..., -1].abs().max()) == 0.0 and float(li["video_scores"][..., -1]) == 0.0
     torch.testing.assert_close(li["cas"][..., :C].sum(-1), torch.ones(1, 11, dtype=torch.float64))
