@@ -738,3 +738,61 @@ def test_two_stream_outputs_feed_the_profile():
     det = localize_facnet(**inputs, videos=["a", "b", "c"], classes=[f"c{i}" for i in range(C)],
                           seconds_per_snippet=0.64, config=cfg)
     assert len(det) > 0
+
+
+# ---------------------------------------------------------------------- with the trainer
+def _trainer_config(tmp, *overrides):
+    from wtal.train.config import load_config, packaged_config
+
+    base = [f"out_dir={tmp}", "data.options.num_videos=[20, 10]", "data.options.max_duration=40",
+            "data.val_fraction=0", "train.eval_every=0", "train.checkpoint=last", "train.progress=false",
+            "train.log_every=0", "eval.test=false", "model.facnet.embed_dim=32", "model.facnet.hidden_dim=32"]
+    return load_config(packaged_config("facnet_synthetic"), base + list(overrides))
+
+
+def test_trainer_ten_single_videos_per_step_equal_padded_batches_of_ten(tmp_path):
+    """The authors' procedure (batch 1, 10 micro-batches summed per step) and the synthetic config's
+    padded batches of 10 (reduction sum) end with the same weights (dropout 0: same function)."""
+    from wtal.train.trainer import Trainer
+
+    weights = {}
+    for name, ov in (("single", ["train.batch_size=1", "train.accumulate_steps=10"]),
+                     ("padded", ["train.batch_size=10", "train.accumulate_steps=1"])):
+        cfg = _trainer_config(tmp_path / name, "train.epochs=2", "model.facnet.dropout=0", "optim.lr=1e-3", *ov)
+        assert cfg.train.accumulate_reduction == "sum" and cfg.data.sampling == "all"
+        trainer = Trainer(cfg)
+        try:
+            assert trainer.steps_per_epoch() == 2
+            trainer.fit()
+            weights[name] = {s: {k: v.clone() for k, v in m.state_dict().items()} for s, m in trainer.models.items()}
+        finally:
+            trainer.close()
+    for s in ("rgb", "flow"):
+        for k, v in weights["single"][s].items():
+            torch.testing.assert_close(weights["padded"][s][k], v, rtol=1e-4, atol=1e-6, msg=f"{s} {k}")
+
+
+@pytest.mark.slow
+def test_short_synthetic_run_beats_the_untrained_model(tmp_path):
+    from wtal.infer import evaluate, subset_indices
+    from wtal.localize import Detections
+    from wtal.train.demo import whole_video_baseline
+    from wtal.train.trainer import Trainer
+
+    cfg = _trainer_config(tmp_path, "data.options.num_videos=[100, 60]", "data.options.max_duration=80",
+                          "train.epochs=20", "optim.lr=1e-2", "model.facnet.embed_dim=64", "model.facnet.hidden_dim=64")
+    trainer = Trainer(cfg)
+    try:
+        ds = trainer.dataset
+        _, untrained = trainer.test()
+        trainer.fit()
+        _, trained = trainer.test()
+        test_idx = subset_indices(ds, cfg.data.test_subset, cfg)
+        base = evaluate(ds.ground_truth(cfg.data.test_subset), Detections.from_columns(whole_video_baseline(ds, test_idx)),
+                        cfg)
+    finally:
+        trainer.close()
+    print(f"average mAP untrained {untrained.average_mAP:.4f}, trained {trained.average_mAP:.4f}, "
+          f"whole-video oracle baseline {base.average_mAP:.4f}")
+    assert trained.average_mAP > untrained.average_mAP + 0.1
+    assert trained.average_mAP > base.average_mAP + 0.1
