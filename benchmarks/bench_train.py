@@ -51,6 +51,8 @@ class PoolDataset:
         self.labels[np.arange(NUM_VIDEOS), rng.integers(0, C, NUM_VIDEOS)] = 1
         self.durations = self.lengths * 0.64
         self.feature_dim = D
+        self.stream_dims = (D // 2, D - D // 2)
+        self.modality = "joint"
         self.seconds_per_snippet = 0.64
 
     def __len__(self) -> int:
@@ -58,6 +60,9 @@ class PoolDataset:
 
     def features(self, i: int) -> np.ndarray:
         return self.pool[self.offsets[i]: self.offsets[i] + self.lengths[i]]
+
+    def num_snippets(self, i: int) -> int:
+        return int(self.lengths[i])
 
     def indices(self, subset: str) -> list[int]:
         return [i for i, s in enumerate(self.subsets) if s == subset]

@@ -150,6 +150,43 @@ def check_localization_inputs(model, spec, x, lens) -> None:
             assert v.dtype in (torch.float32, torch.float64), f"localization input {k!r} has dtype {v.dtype}"
 
 
+ACCUMULATION_LENGTHS = (23, 9, 1, 16, 30, 5, 12, 2, 19, 7)
+
+
+def check_accumulation_equals_batch(model, reduction: str, lengths=ACCUMULATION_LENGTHS, tol: float = 1e-10) -> None:
+    """One optimizer step of ``batch_size=1, accumulate_steps=len(lengths)`` (each micro-batch's
+    ``total`` weighted by the trainer's ``micro_batch_weight``) has the gradients of one padded batch
+    of the same full-length videos, for ``reduction`` ``"mean"`` or ``"sum"`` (float64; eval mode, so
+    that dropout draws do not differ between the two)."""
+    from wtal.train.trainer import micro_batch_weight
+
+    model = model.double().eval()
+    x, lens, labels = ragged_batch(lengths, seed=3)
+    B = len(lengths)
+
+    def grads():
+        return {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
+
+    model.zero_grad(set_to_none=True)
+    out = model(x, lens)
+    total = model.loss(out, _batch(x, lens, labels), epoch=0, step=0)["total"]
+    (total * micro_batch_weight(B, B, reduction)).backward()
+    ref = grads()
+    model.zero_grad(set_to_none=True)
+    for b, L in enumerate(lens.tolist()):
+        xb, lb, yb = x[b:b + 1, :L].clone(), lens[b:b + 1].clone(), labels[b:b + 1].clone()
+        tb = model.loss(model(xb, lb), _batch(xb, lb, yb), epoch=0, step=0)["total"]
+        (tb * micro_batch_weight(1, B, reduction)).backward()
+    acc = grads()
+    for n in ref:
+        assert (ref[n] is None) == (acc[n] is None), f"gradient of {n} exists in one pass only"
+        if ref[n] is not None:
+            err = float((acc[n] - ref[n]).abs().max())
+            scale = max(1.0, float(ref[n].abs().max()))
+            assert err <= tol * scale, (f"accumulated gradient of {n} ({reduction}) differs from the batch's by "
+                                        f"{err:.3g} (scale {scale:.3g})")
+
+
 def check_state_dict_round_trip(make, x, lens) -> None:
     """``make(seed)`` builds a model; loading one's state_dict into another gives identical outputs."""
     a = make(0).eval()
@@ -251,6 +288,11 @@ def test_switches_declare_unused_parameters(spec):
         check_loss_and_gradients(build(spec, config=cfg), x, lens, labels)
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_accumulation_equals_one_batch(spec, reduction):
+    check_accumulation_equals_batch(build(spec), reduction)
+
+
 def test_localization_inputs_match_profile(spec):
     x, lens, _ = ragged_batch()
     check_localization_inputs(build(spec), spec, x, lens)
@@ -337,6 +379,20 @@ class _NoSchedule(_Toy):
         return super().loss(outputs, batch, epoch=0, step=0)
 
 
+class _BatchSumLoss(_Toy):
+    def loss(self, outputs, batch, *, epoch, step):
+        d = super().loss(outputs, batch, epoch=epoch, step=step)
+        d["total"] = d["total"] * outputs["cas"].shape[0]  # a sum over videos, not a mean
+        return d
+
+
+class _PaddedMeanLoss(_Toy):
+    def loss(self, outputs, batch, *, epoch, step):
+        d = super().loss(outputs, batch, epoch=epoch, step=step)
+        d["total"] = d["total"] + outputs["attention"].mean()  # mean over padded snippets of all videos
+        return d
+
+
 class _NotAModule:
     find_unused_parameters = False
 
@@ -377,6 +433,11 @@ def test_checks_catch_broken_models():
         check_protocol(_NotAModule())
     with pytest.raises(AssertionError, match="profile parameters"):
         check_localization_inputs(toy(_WrongInputs), spec, x, lens)
+    for reduction in ("mean", "sum"):
+        check_accumulation_equals_batch(toy(_Toy), reduction)
+        for broken in (_BatchSumLoss, _PaddedMeanLoss):
+            with pytest.raises(AssertionError, match="accumulated gradient"):
+                check_accumulation_equals_batch(toy(broken), reduction)
 
     def maker(cls):
         return lambda seed: (torch.manual_seed(seed), cls(FEATURE_DIM, NUM_CLASSES).double())[1]

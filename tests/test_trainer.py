@@ -371,3 +371,148 @@ def test_cuda_amp_epoch_and_localize_match_cpu(tmp_path):
     gpu = load(str(tmp_path / "run" / "last.pt"), device="cuda").localize_dataset(t.dataset, idx).sorted()
     assert len(cpu) == len(gpu)
     np.testing.assert_allclose(gpu.score, cpu.score, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- resume safety, logs
+def test_resume_hint_works_as_printed_and_a_changed_config_is_an_error(tmp_path, run_wtal, capsys):
+    import shlex
+
+    cfg = write_yaml(tmp_path / "c.yaml", ["train.epochs=2", "deterministic=true", "eval.test=false"],
+                     tmp_path / "unused")
+    p = run_wtal("train", cfg, "--out-dir", tmp_path / "part", "--set", "train.stop_after_epochs=1")
+    assert p.returncode == 0, p.stderr
+    hint = p.stdout.split("continue with: ", 1)[1].splitlines()[0]
+    args = shlex.split(hint)
+    assert args[:2] == ["wtal", "train"], hint
+    q = run_wtal(*args[1:])  # the hint as printed (run_wtal is `python -m wtal.cli`, i.e. `wtal`)
+    assert q.returncode == 0, q.stderr
+    assert "resumed" in q.stdout and "epoch 2/2" in q.stdout
+    # equals an uninterrupted run
+    from wtal.train.trainer import Trainer
+
+    full = Trainer(load_config(cfg, [f"out_dir={tmp_path / 'full'}"]))
+    full.fit()
+    full.close()
+    a, _, ea, sa = _weights(tmp_path / "full" / "last.pt")
+    b, _, eb, sb = _weights(tmp_path / "part" / "last.pt")
+    assert (ea, sa) == (eb, sb) == (2, 8) and all(torch.equal(a[k], b[k]) for k in a)
+    # a differing --set or config file stops, naming the keys; the run is untouched
+    before = (tmp_path / "part" / "last.pt").read_bytes()
+    rc, err = _cli(capsys, "train", "--resume", "--out-dir", tmp_path / "part", "--set", "optim.lr=0.5",
+                   "--set", "data.num_segments=40")
+    assert rc == 2 and "differs from the one saved in" in err and "data.num_segments, optim.lr" in err
+    other = write_yaml(tmp_path / "other.yaml", ["train.epochs=2", "deterministic=true", "model.hamnet.gamma=0.3"],
+                       tmp_path / "part")
+    rc, err = _cli(capsys, "train", other, "--resume")
+    assert rc == 2 and "model.hamnet.gamma" in err and "eval.test" not in err  # eval.test may change
+    assert (tmp_path / "part" / "last.pt").read_bytes() == before
+    # RESUMABLE_CHANGES may differ; --force-config accepts the rest
+    rc, err = _cli(capsys, "train", "--resume", "--out-dir", tmp_path / "part", "--set", "train.epochs=3",
+                   "--set", "optim.lr=0.5", "--force-config")
+    assert rc == 0, err
+    assert _weights(tmp_path / "part" / "last.pt")[2] == 3
+    rc, err = _cli(capsys, "train", "--resume")
+    assert rc == 2 and "needs --out-dir" in err
+    rc, err = _cli(capsys, "train")
+    assert rc == 2 and "CONFIG" in err
+
+
+def test_train_logs_without_a_terminal(tmp_path, run_wtal):
+    cfg = write_yaml(tmp_path / "c.yaml", ["train.epochs=2", "train.eval_every=1", "eval.test=false"],
+                     tmp_path / "run")
+    p = run_wtal("train", cfg)
+    assert p.returncode == 0, p.stderr
+    log = (tmp_path / "run" / "train.log").read_text()
+    for text in (p.stdout, log):
+        assert "data: synthetic-thumos (synthetic): 32 training + 8 validation videos" in text
+        assert "24 test videos" in text and "5 classes, 32-d features" in text
+        assert "device cpu, AMP off" in text and "streams: joint 32-d" in text
+        assert "epoch 1/2 (step 4): total" in text and "ETA" in text
+        assert "epoch 2: validation average mAP" in text and "tIoU 0.1:" in text and "0.7:" in text
+    assert "\r" not in p.stdout + p.stderr  # no progress bars without a terminal
+    assert log.splitlines()[0][:4].isdigit()  # timestamped
+
+
+# ---------------------------------------------------------------------- config inheritance
+def test_config_base_inheritance(tmp_path):
+    from wtal.train.config import read_config_file
+
+    (tmp_path / "sub").mkdir()
+    a = tmp_path / "a.yaml"
+    a.write_text("base: hamnet_synthetic\noptim:\n  lr: 0.002\ndata:\n  options: {feature_dim: 16}\n")
+    b = tmp_path / "sub" / "b.yaml"
+    b.write_text("base: ../a.yaml\ntrain:\n  epochs: 3\nmodel:\n  hamnet: {gamma: 0.3}\n")
+    cfg = load_config(b)
+    ref = load_config(packaged_config("hamnet_synthetic"),
+                      ["optim.lr=0.002", "data.options.feature_dim=16", "train.epochs=3", "model.hamnet.gamma=0.3"])
+    assert cfg == ref
+    assert cfg.data.options["num_videos"] == [200, 212]  # nested mappings merge
+    assert cfg.model.hamnet.att_hidden == 64 and "base" not in read_config_file(b)
+    # cycles, missing bases
+    x, y = tmp_path / "x.yaml", tmp_path / "y.yaml"
+    x.write_text("base: y.yaml\n")
+    y.write_text("base: x.yaml\n")
+    with pytest.raises(ValueError, match=r"x.yaml: base 'y.yaml' forms a cycle|y.yaml: base 'x.yaml' forms a cycle"):
+        load_config(x)
+    (tmp_path / "m.yaml").write_text("base: nosuch.yaml\n")
+    with pytest.raises(FileNotFoundError, match=r"m.yaml: base file not found: .*nosuch.yaml"):
+        load_config(tmp_path / "m.yaml")
+    (tmp_path / "n.yaml").write_text("base: no_such_packaged\n")
+    with pytest.raises(FileNotFoundError, match=r"n.yaml: base 'no_such_packaged' is not a packaged config"):
+        load_config(tmp_path / "n.yaml")
+
+
+def test_partial_yaml_without_base_is_an_error(tmp_path, capsys):
+    p = tmp_path / "partial.yaml"
+    p.write_text("train:\n  epochs: 3\n")
+    with pytest.raises(ValueError, match=r"partial.yaml: sets no data.kind and names no base"):
+        load_config(p)
+    assert load_config(p, ["data.kind=synthetic"]).train.epochs == 3
+    rc, err = _cli(capsys, "train", p)
+    assert rc == 2 and "partial.yaml: sets no data.kind" in err
+    (tmp_path / "d.yaml").write_text("data:\n  root: /x\n")
+    from wtal.train.localize_cli import data_config_from
+
+    with pytest.raises(ValueError, match=r"d.yaml: the data section sets no data.kind"):
+        data_config_from(str(tmp_path / "d.yaml"), Config())
+
+
+def test_model_section_of_a_model_registered_at_run_time(tmp_path):
+    """model.<name> exists for a model registered after import (no static field per model), with
+    typed errors for YAML and --set."""
+    import toy_two_stream as toy
+
+    with pytest.raises(ValueError, match=r"unknown config key 'model.toy_two_stream'"):
+        load_config(None, ["model.toy_two_stream.hidden=8"])
+    with toy.registered():
+        cfg = load_config(None, ["model.name=toy_two_stream", "model.toy_two_stream.hidden=8", "model.streams=rgb"])
+        assert cfg.model_config().hidden == 8 and cfg.streams() == ("rgb",)
+        assert set(cfg.to_dict()["model"]) == {"name", "streams", "toy_two_stream"}
+        with pytest.raises(ValueError, match=r"'model.toy_two_stream.hidden' must be an integer"):
+            load_config(None, ["model.name=toy_two_stream", "model.toy_two_stream.hidden=wide"])
+        with pytest.raises(ValueError, match=r"unknown config key 'model.toy_two_stream.hiden'.*did you mean 'model.toy_two_stream.hidden'"):
+            load_config(None, ["model.name=toy_two_stream", "model.toy_two_stream.hiden=8"])
+        with pytest.raises(ValueError, match=r"model.streams: toy_two_stream has streams \['rgb', 'flow'\]"):
+            load_config(None, ["model.name=toy_two_stream", "model.streams=joint"])
+        p = tmp_path / "t.yaml"
+        p.write_text("data: {kind: synthetic}\nmodel:\n  name: toy_two_stream\n  toy_two_stream: {dropout: 0.1}\n")
+        assert load_config(p).model.toy_two_stream.dropout == 0.1
+
+
+def test_help_strings_come_from_the_registry_and_every_flag_has_help():
+    from wtal.cli import build_parser
+    from wtal.models import registry
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            if action.dest != "help":
+                assert action.help, f"wtal {name} {action.option_strings or action.dest} has no help"
+    for name in ("train", "localize", "plot", "demo"):
+        text = sub.choices[name].format_help()
+        for spec in registry().values():
+            assert spec.name in text, (name, spec.name)
+    for name in ("localize", "plot", "demo"):
+        dev = next(a for a in sub.choices[name]._actions if a.dest == "device")
+        assert dev.default == "auto", name

@@ -4,7 +4,7 @@ The one module that ``wtal train`` (validation and test), ``wtal demo``, ``wtal 
 ``wtal plot`` share::
 
     from wtal.infer import load
-    predictor = load("runs/hamnet_thumos14/best.pt")      # or load(["rgb.pt", "flow.pt"]): fused
+    predictor = load("runs/my_run/best.pt")               # or load(["rgb.pt", "flow.pt"]): fused
     det = predictor.localize(features)                    # [T, D] one video, [B, T, D] + lengths, or a list
     det.write("results.json")                             # ActivityNet results JSON
     det = predictor.localize_dataset(dataset, dataset.indices("test"))

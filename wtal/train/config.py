@@ -4,7 +4,7 @@ Every key is typed; an unknown key or a value of the wrong type raises ``ValueEr
 key (and the file it came from). ``dict``-typed fields (``data.options``, ``localize``) pass their
 entries through to the reader / localization profile, which reject unknown names themselves.
 
-A YAML file may start from another one, ``base: hamnet_thumos14`` (a packaged config name) or
+A YAML file may start from another one, ``base: <name>`` (a packaged config, ``wtal/configs/<name>.yaml``) or
 ``base: ../common.yaml`` (a path relative to the file), and give only what differs: mappings are
 merged key by key (recursively), anything else (lists included) replaces the base's value; bases may
 have bases (a cycle is an error). A file that names no base must set ``data.kind``: a partial file
@@ -46,7 +46,7 @@ class DataConfig:
 
 class ModelConfig:
     """``model.name``, ``model.streams`` and one section per registered model, ``model.<name>`` (that
-    model's config dataclass, e.g. ``cfg.model.hamnet``).
+    model's config dataclass, ``cfg.model.<name>``).
 
     Sections come from the registry when first used, so a model registered at run time
     (:func:`wtal.models.registry.register`) gets its section like a packaged one. Only the selected
@@ -105,12 +105,6 @@ class ModelConfig:
 
     def __repr__(self) -> str:
         return f"ModelConfig(name={self.name!r}, streams={self.streams!r}, {self.name}={self.section(self.name)!r})"
-
-    def __deepcopy__(self, memo: dict) -> "ModelConfig":
-        import copy
-
-        return ModelConfig(self.name, list(self.streams),
-                           **{k: copy.deepcopy(v, memo) for k, v in self._sections.items()})
 
 
 @dataclass

@@ -32,9 +32,9 @@ continues every schedule exactly.
 
 **Checkpoint selection** uses a validation split carved from the training videos (seeded,
 stratified by each video's first label; ``data.val_fraction``) or the last epoch; the test subset is
-only localized and evaluated once, at the end, with the selected weights. This departs from the
-authors' pre-release HAM-Net code, which kept the best checkpoint by test-set mAP
-(``research/seed_models.md`` §1.3), and from FAC-Net's README advice to pick the epoch from the test log.
+only localized and evaluated once, at the end, with the selected weights. This departs from authors'
+code that kept the best checkpoint by test-set mAP, or advised picking the epoch from the test log
+(``research/seed_models.md`` §1.3, §2).
 
 Outputs in ``out_dir``: ``config.yaml``, ``train.log``, ``metrics.jsonl``, ``last.pt``, ``best.pt``
 (when ``train.checkpoint=best``), ``predictions_<subset>.json`` and ``metrics_<subset>.json``
@@ -230,7 +230,7 @@ class Trainer:
         try:
             self._setup(cfg, dataset, ck, last)
             if ck is not None:
-                if changed:
+                if changed and self.dist.is_main:
                     log.warning(f"--force-config: resuming {last} with a config that differs in {changed}; "
                                 "the result will not equal an uninterrupted run")
                 self._resume(ck, last)
@@ -379,7 +379,8 @@ class Trainer:
                 if u.rng is not None:
                     with u.rng.active():
                         torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + self.dist.rank)
-        log.info(f"resumed {path} at epoch {self.epoch}, step {self.step}")
+        if self.dist.is_main:
+            log.info(f"resumed {path} at epoch {self.epoch}, step {self.step}")
 
     # ------------------------------------------------------------------ training
     def _loader(self, epoch: int):
