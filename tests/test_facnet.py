@@ -16,6 +16,8 @@ import types
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 import torch.nn as nn
 import torch.nn.functional as F
 import torch.nn.init as torch_init
@@ -328,6 +330,29 @@ def test_accumulated_gradient_over_ten_videos_equals_the_authors_loop():
     print(f"max relative difference, accumulated gradient {worst_g:.3g}, weights after 2 Adam steps {worst_p:.3g}")
     assert worst_g <= FIDELITY
     assert worst_p <= FIDELITY
+
+
+@given(T=st.integers(1, 40), seed=st.integers(0, 2**31 - 1),
+       temps=st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.0, 5.0, 10.0]), min_size=1, max_size=4),
+       labels=st.lists(st.integers(0, 1), min_size=C, max_size=C), scale=st.floats(0.1, 100.0))
+def test_random_inputs_equal_the_authors_code(T, seed, temps, labels, scale):
+    """Random lengths, temperatures, labels and feature scales: outputs and loss terms of the code."""
+    theirs, ours = _pair(seed % 1000, temperature=temps)
+    theirs.eval()
+    ours.eval()
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(1, T, D, generator=g, dtype=torch.float64) * scale
+    y = torch.tensor([labels], dtype=torch.float64)
+    with torch.no_grad():
+        cw, ca, mil, frm = theirs(f)
+        total, terms = authors_losses(theirs, f, y, authors_args(D, C, E, temps))
+        out = ours(f)
+        got = ours.loss(out, {"labels": y}, epoch=0, step=0)
+    for name, a, b in (("cw", out["cw_logits"], cw), ("ca", out["ca_logits"], ca), ("mil", out["mil_logits"], mil)):
+        assert _rel(F.softmax(a, -1), b) <= FIDELITY, name
+    assert _rel(out["snippet_logits"], frm) <= FIDELITY
+    for k, v in {**terms, "total": total}.items():
+        assert abs(float(got[k]) - float(v)) <= FIDELITY * max(abs(float(v)), 1e-300), k
 
 
 def test_hybrid_off_and_other_temperatures_equal_the_authors_code():
@@ -665,6 +690,7 @@ def test_bad_inputs():
     out = model(x, torch.tensor([5, 2]))
     with pytest.raises(ValueError, match=r"batch\['labels'\] must have shape \[B, 5\]"):
         model.loss(out, {"labels": torch.zeros(2, C + 1)}, epoch=0, step=0)
+    assert FACNet(np.int64(D), np.int64(C), _config()).feature_dim == D
     for bad in (0, -3, True, 2.5):
         with pytest.raises(ValueError, match="feature_dim"):
             FACNet(bad, C, _config())
@@ -796,3 +822,28 @@ def test_short_synthetic_run_beats_the_untrained_model(tmp_path):
           f"whole-video oracle baseline {base.average_mAP:.4f}")
     assert trained.average_mAP > untrained.average_mAP + 0.1
     assert trained.average_mAP > base.average_mAP + 0.1
+
+
+def test_packaged_configs_reproduce_the_authors_training():
+    from wtal.train.config import load_config, packaged_config
+
+    for name in SPEC.configs:
+        cfg = load_config(packaged_config(name))
+        assert cfg.model.name == "facnet" and cfg.streams() == ("rgb", "flow")
+        assert cfg.amp is False
+        assert cfg.optim.name == "adam" and cfg.optim.betas == [0.9, 0.99] and cfg.optim.weight_decay == 0.005
+        assert cfg.optim.grad_clip == 0.0
+        assert cfg.data.sampling == "all" and cfg.train.accumulate_reduction == "sum"
+        assert cfg.train.batch_size * cfg.train.accumulate_steps == 10
+        mc = cfg.model_config()
+        assert (mc.scale, mc.temperature_values(), mc.video_scale, mc.dropout) == (5.0, (1.0, 2.0, 5.0), 2.0, 0.5)
+        assert mc.weights() == {"cw": 1.0, "ca": 0.1, "mil": 0.1}
+    th = load_config(packaged_config("facnet_thumos14"))
+    assert th.optim.lr == 1e-4 and th.train.epochs == 100 and th.train.batch_size == 1
+    assert th.model_config() == FacNetConfig()
+    assert th.eval.preset == "facnet" and th.eval.class_subset == "ground_truth" and th.eval.ambiguous
+    assert th.localize == {}
+    assert th.data.kind == "wtalc" and th.data.train_subset == "validation" and th.data.val_fraction == 0.0
+    anet = load_config(packaged_config("facnet_activitynet13"))
+    assert anet.eval.preset == "anet" and anet.data.kind == "pervideo"
+    np.testing.assert_allclose(anet.localize["thresholds"], np.arange(0.03, 0.055, 0.005) * 21 / 201, atol=1e-6)

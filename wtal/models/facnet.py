@@ -60,8 +60,13 @@ wtal departures that do not change the authors' numbers:
 * Parameter names equal the code's (``feature_embedding.process.{0,3}``, ``ac_center``, ``fg_center``),
   so the authors' ``.pkl`` state dicts load with ``load_state_dict``; with the same ``torch.manual_seed``
   the initial weights are the code's too (same construction and init order).
+
+Training-procedure, evaluation and configuration choices (steps, seeds, checkpoint selection,
+ActivityNet, the synthetic demo): ``docs/models.md``, section FAC-Net.
 """
 from __future__ import annotations
+
+import operator
 
 import torch
 import torch.nn.functional as F
@@ -86,6 +91,16 @@ def _softmax_over_time(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Ten
         return F.softmax(x, dim=1)
     mask = valid if x.dim() == 2 else valid[..., None]
     return F.softmax(x.masked_fill(~mask, float("-inf")), dim=1)
+
+
+def _positive_int(v, name: str) -> int:
+    try:
+        n = operator.index(v)
+    except TypeError:
+        n = None
+    if isinstance(v, bool) or n is None or n < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    return int(n)
 
 
 def _at_least_fp32(x: torch.Tensor) -> torch.Tensor:
@@ -162,12 +177,10 @@ class FACNet(nn.Module):
         if not isinstance(config, FacNetConfig):
             raise TypeError(f"config must be a FacNetConfig, got {type(config).__name__}")
         config.validate()
-        for name, v in (("feature_dim", feature_dim), ("num_classes", num_classes)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        feature_dim, num_classes = _positive_int(feature_dim, "feature_dim"), _positive_int(num_classes, "num_classes")
         self.config = config
-        self.feature_dim = int(feature_dim)
-        self.num_classes = int(num_classes)
+        self.feature_dim = feature_dim
+        self.num_classes = num_classes
         self.temperatures = config.temperature_values()
         E = config.embed_dim
         # Construction and init in the code's order (WSTAL.__init__), so one seed gives its weights:

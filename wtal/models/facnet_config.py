@@ -16,7 +16,6 @@ from wtal.models.registry import TWO_STREAM, ModelSpec
 
 #: The three branches, in the order of the paper (its Table 3 columns).
 BRANCHES = ("cw", "ca", "mil")
-VIDEO_SCORE_BRANCHES = BRANCHES
 
 
 @dataclass
@@ -91,8 +90,8 @@ class FacNetConfig:
                 ok = False
             if not ok:
                 raise ValueError(f"{key}.temperatures must hold finite numbers > 0, got {self.temperatures!r}")
-        if self.video_scores not in VIDEO_SCORE_BRANCHES:
-            raise ValueError(f"{key}.video_scores must be one of {list(VIDEO_SCORE_BRANCHES)}, "
+        if self.video_scores not in BRANCHES:
+            raise ValueError(f"{key}.video_scores must be one of {list(BRANCHES)}, "
                              f"got {self.video_scores!r}")
         for b in BRANCHES:
             v = getattr(self, f"w_{b}")
