@@ -18,6 +18,7 @@ import pytest
 import torch
 from torch import nn
 
+from wtal.infer import PROFILE_EXTRAS
 from wtal.models import WTALModel, registry
 from wtal.train.config import load_config, packaged_config
 
@@ -26,7 +27,7 @@ IDS = [s.name for s in SPECS]
 NUM_CLASSES = 5
 FEATURE_DIM = 16
 # the profile parameters that the inference module supplies from the dataset, not from the model
-DATASET_EXTRAS = ("videos", "classes", "seconds_per_snippet", "config", "class_subset", "ambiguous", "features")
+DATASET_EXTRAS = PROFILE_EXTRAS
 
 
 # ---------------------------------------------------------------------- inputs

@@ -282,7 +282,9 @@ def test_train_cli_end_to_end_and_log(tmp_path, run_wtal):
 
 @pytest.mark.slow
 def test_ddp_two_process_gloo(tmp_path):
-    cfg = write_yaml(tmp_path / "c.yaml", ["train.epochs=2", "device=cpu"], tmp_path / "run")
+    # two micro-batches per step: DDP all-reduces on the second only (no_sync on the first)
+    cfg = write_yaml(tmp_path / "c.yaml", ["train.epochs=2", "device=cpu", "train.accumulate_steps=2"],
+                     tmp_path / "run")
     # The workers import whatever wtal this interpreter imports (installed, or the source tree via PYTHONPATH
     # in development); never the repository root blindly, which holds no compiled module after `pip install .`.
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -296,10 +298,11 @@ def test_ddp_two_process_gloo(tmp_path):
     assert (run / "last.pt").exists() and (run / "metrics_test.json").exists()
     ck = torch.load(run / "last.pt", weights_only=True)
     assert ck["epoch"] == 2
-    # 2 ranks x ceil(train videos / 2 / 4 per rank) steps per epoch
+    # 2 epochs x ceil(ceil(train videos / 2 ranks / 4 per rank) micro-batches / 2 per step) steps
     n_train = len(ck["split"]["train"])
     per_rank = (n_train + 1) // 2
-    assert ck["step"] == 2 * -(-per_rank // 4)
+    micro_batches = -(-per_rank // 4)
+    assert ck["step"] == 2 * -(-micro_batches // 2)
 
 
 def test_thumos14_config_on_wtalc_layout_and_bad_input(tmp_path, capsys):

@@ -74,6 +74,24 @@ def test_two_stream_run_equals_single_stream_runs(runs):
     assert not torch.equal(w_r, w_f)
 
 
+def test_per_stream_optimizers_clipping_and_param_groups(spec, tmp_path):
+    """Each stream has its own Adam over the model's param_groups(), and its gradients are clipped
+    on their own (a global norm over both streams would couple them)."""
+    from wtal.train.trainer import Trainer
+
+    t = Trainer(toy_cfg(tmp_path / "r", "train.epochs=1", "train.eval_every=0"))
+    assert [u.name for u in t.streams] == ["rgb", "flow"]
+    for u in t.streams:
+        groups = u.optimizer.param_groups
+        assert len(groups) == 2 and groups[0]["weight_decay"] == 1e-3 and groups[1]["weight_decay"] == 0.0
+        assert {id(p) for g in groups for p in g["params"]} == {id(p) for p in u.model.parameters()}
+    t.fit()
+    for u in t.streams:
+        norm = torch.sqrt(sum((p.grad ** 2).sum() for p in u.model.parameters()))
+        assert float(norm) <= 0.05 * (1 + 1e-5)
+    t.close()
+
+
 def test_per_stream_terms_are_logged_with_prefixes(runs):
     recs = [json.loads(x) for x in (runs / "both" / "metrics.jsonl").read_text().splitlines()]
     train_recs = [r for r in recs if r["kind"] == "train"]
@@ -104,6 +122,18 @@ def test_fusing_single_stream_checkpoints_equals_the_two_stream_run(runs, tmp_pa
     # one stream alone gives other detections (the profile really fuses two streams)
     _localize(capsys, "--checkpoint", runs / "rgb" / "last.pt", "--out", tmp_path / "rgb.json")
     assert json.loads((tmp_path / "rgb.json").read_text())["results"] != joint
+
+
+def test_plot_of_a_two_stream_checkpoint(runs, tmp_path, capsys):
+    from wtal.cli import main
+    from wtal.infer import build_dataset, load
+
+    ds = build_dataset(load(runs / "both" / "last.pt", device="cpu").config)
+    video = ds.videos[ds.indices("test")[0]]
+    rc = main(["plot", "--checkpoint", str(runs / "rgb" / "last.pt"), "--checkpoint", str(runs / "flow" / "last.pt"),
+               "--video", video, "--out", str(tmp_path / "p.png")])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_two_stream_features_file_equals_dataset_run(runs, tmp_path, capsys):
@@ -251,3 +281,27 @@ def test_single_stream_run_of_a_profile_that_needs_both_streams(tmp_path):
         assert res is not None and len(det) > 0
     finally:
         unregister("toy_bm")
+
+
+def test_stream_rng_is_its_own_and_leaves_the_global_state_alone():
+    from wtal.train.trainer import StreamRNG, stream_seed
+
+    assert stream_seed(0, "rgb") != stream_seed(0, "flow") and stream_seed(0, "rgb") != stream_seed(1, "rgb")
+    assert stream_seed(0, "rgb") == stream_seed(0, "rgb") and stream_seed(0, "rgb", 1) != stream_seed(0, "rgb")
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b = StreamRNG(7, torch.device("cpu")), StreamRNG(7, torch.device("cpu"))
+    with a.active():
+        xa = torch.rand(5)
+    assert torch.equal(torch.get_rng_state(), before)
+    with b.active():
+        xb = torch.rand(5)
+    assert torch.equal(xa, xb)
+    saved = a.state()
+    with a.active():
+        y1 = torch.rand(3)
+    a.load(saved)
+    with a.active():
+        y2 = torch.rand(3)
+    assert torch.equal(y1, y2) and not torch.equal(y1, xa[:3])
+    assert torch.equal(torch.get_rng_state(), before)

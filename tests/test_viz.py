@@ -62,3 +62,10 @@ def test_plot_cli_on_checkpoint(tmp_path, capsys):
     rc = main(["plot", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--video", "no_such_video",
                "--out", str(tmp_path / "q.png")])
     assert rc == 2 and "no_such_video" in capsys.readouterr().err
+    others = [t.dataset.videos[i] for i in t.dataset.indices("test")[1:3]]
+    args = ["plot", "--checkpoint", str(tmp_path / "run" / "last.pt"), "--video", others[0], "--video", others[1]]
+    rc = main(args + ["--out-dir", str(tmp_path / "many")])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "many").iterdir()) == sorted(f"{v}.png" for v in others)
+    rc = main(args + ["--out", str(tmp_path / "two.png")])
+    assert rc == 2 and "use --out-dir DIR for several videos" in capsys.readouterr().err

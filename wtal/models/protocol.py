@@ -26,8 +26,8 @@ class WTALModel(Protocol):
     * ``forward(features [B, T, D], lengths [B]) -> dict`` of tensors; positions past ``lengths[b]``
       never influence anything of video ``b``: a padded batch gives each video's outputs alone.
     * ``loss(outputs, batch, *, epoch, step) -> dict``: ``total`` is optimised, the other entries
-      are named terms that are logged. ``batch`` holds ``labels [B, C]`` float multi-hot and
-      ``lengths [B]``. Every term is the **mean over the batch's videos** of a per-video value
+      are named terms that are logged. ``batch`` holds ``labels [B, C]`` float multi-hot,
+      ``lengths [B]`` and ``features`` (this model's: one stream's columns for a two-stream model). Every term is the **mean over the batch's videos** of a per-video value
       computed from that video's own snippets, so summed or averaged gradient accumulation over
       single videos equals one padded batch. ``epoch`` (0-based, the epoch being trained) and
       ``step`` (optimizer steps done before this one) drive schedules; both are restored exactly

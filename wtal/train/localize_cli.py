@@ -37,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (default: CUDA if available), cpu, cuda or cuda:N")
     p.add_argument("--eval", action="store_true", help="also evaluate against the subset's ground truth (dataset)")
     p.add_argument("--ambiguous", default=None, metavar="Ambiguous_test.txt",
-                   help="with --features: ambiguous segments for profiles that filter them (FAC-Net)")
+                   help="with --features: ambiguous segments (THUMOS14 Ambiguous_test.txt) for profiles that take them")
     p.add_argument("--seconds-per-snippet", type=float, default=None, metavar="S",
                    help="with --features: seconds per feature row (default: the training data's)")
     p.add_argument("--top", type=int, default=20, metavar="N", help="rows printed without --out (default 20)")

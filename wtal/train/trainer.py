@@ -97,10 +97,18 @@ class StreamRNG:
 
     def __init__(self, seed: int, device: torch.device):
         self.device = device
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Start this state from ``seed`` (the global state is left as it was)."""
         with torch.random.fork_rng(devices=self._cuda_devices()):
-            torch.manual_seed(seed)
+            torch.random.default_generator.manual_seed(seed)
             self.cpu = torch.get_rng_state()
-            self.cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+            self.cuda = None
+            if self.device.type == "cuda":
+                with torch.cuda.device(self.device):
+                    torch.cuda.manual_seed(seed)
+                self.cuda = torch.cuda.get_rng_state(self.device)
 
     def _cuda_devices(self) -> list[int]:
         return [self.device.index or 0] if self.device.type == "cuda" else []
@@ -378,7 +386,8 @@ class Trainer:
             for u in self.streams:
                 if u.rng is not None:
                     with u.rng.active():
-                        torch.manual_seed(int(torch.randint(0, 2**62, (1,))) + self.dist.rank)
+                        draw = int(torch.randint(0, 2**62, (1,)))
+                    u.rng.reseed(draw + self.dist.rank)
         if self.dist.is_main:
             log.info(f"resumed {path} at epoch {self.epoch}, step {self.step}")
 
