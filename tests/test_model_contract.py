@@ -410,8 +410,11 @@ class _NonDeterministicLoad(_Toy):
 
 
 def test_checks_catch_broken_models():
-    hamnet_like = next(iter(registry().values()))
-    spec = dataclasses.replace(hamnet_like, streams=("joint",))
+    from wtal.models import default_model, get_spec
+
+    joint_spec = get_spec(default_model())  # any joint model's profile serves the toys
+    assert not joint_spec.two_stream
+    spec = joint_spec
     x, lens, labels = ragged_batch()
 
     def toy(cls):
@@ -471,7 +474,7 @@ def test_checks_catch_broken_models():
 
     ds = make_synthetic(kind="thumos", seed=0, feature_dim=FEATURE_DIM, num_classes=NUM_CLASSES,
                         num_videos=[16, 4], max_duration=40)
-    cfg = load_config(packaged_config(hamnet_like.demo_config))
+    cfg = load_config(packaged_config(joint_spec.demo_config))
     with pytest.raises(AssertionError, match="did not lower"):
         check_one_epoch_lowers_loss(_Spec(_Frozen), cfg, ds)
     assert np.isfinite(check_one_epoch_lowers_loss(_Spec(_Toy), cfg, ds, epochs=3)[1])
