@@ -29,21 +29,44 @@ inline DD dd_add(DD a, double x) {
 // (softmax tails, long rows, offsets) keeps its accuracy, which a plain float64 prefix sum loses.
 struct Prefix {
   std::vector<DD> p;
-  // value(t) is the row's t-th value in double, t < len
+  // value(t) is the row's t-th value in double, t < len. Returns the largest |value| and |prefix|
+  // (NaN if one is NaN), which decides whether the row must be summed scaled down.
   template <class Value>
-  void build(const Value& value, int64_t len) {
+  double build(const Value& value, int64_t len) {
     p.resize(static_cast<size_t>(len) + 1);
     DD acc{};
     p[0] = acc;
+    double top = 0.0;
     for (int64_t t = 0; t < len; ++t) {
-      acc = dd_add(acc, value(t));
+      const double v = value(t);
+      acc = dd_add(acc, v);
       p[t + 1] = acc;
+      top = std::fmax(top, std::fmax(std::fabs(v), std::fabs(acc.hi)));
     }
+    return top;
   }
   double sum(int64_t a, int64_t b) const {  // sum of x[a, b), b >= a
     return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
   }
 };
+
+// Rows whose values or partial sums exceed this (2**1019) are summed scaled down.
+constexpr double kScaleAbove = 0x1p1019;
+
+// The first NaN/inf of a used row, as std::invalid_argument naming the row and position.
+template <class Value>
+[[noreturn]] void throw_non_finite(const Value& value, int64_t L, int64_t r, bool scaled) {
+  for (int64_t t = 0; t < L; ++t) {
+    const double v = value(t);
+    if (!std::isfinite(v)) {
+      const std::string what = std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+      throw std::invalid_argument("cas contains " + what + (scaled ? " (cas * scale)" : "") + " (row " +
+                                  std::to_string(r) + ", position " + std::to_string(t) +
+                                  "); oic_scores needs finite scores in every row a segment uses");
+    }
+  }
+  throw std::logic_error("oic_scores: non-finite value not found");
+}
 
 }  // namespace
 
@@ -84,27 +107,38 @@ void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS
       const T* x = cas + row_start[r];
       const TS* w = scale ? scale + scale_start[r] : nullptr;
       const int64_t L = row_len[r];
-      bool nan = false;
+      bool bad = false;
+      double scale_down = 1.0;
       auto value = [&](int64_t t) {
         const double v = w ? static_cast<double>(x[t * stride]) * static_cast<double>(w[t])
                            : static_cast<double>(x[t * stride]);
-        nan |= std::isnan(v);
-        return v;
+        bad |= !std::isfinite(v);
+        return v * scale_down;
       };
-      P.build(value, L);
-      if (nan) {
-        for (int64_t t = 0; t < L; ++t) {
-          if (std::isnan(value(t))) {
-            throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
-                                        std::to_string(t) + ")");
-          }
-        }
+      const double top = P.build(value, L);
+      if (bad) throw_non_finite(value, L, r, w != nullptr);
+      // Values or partial sums near the top of the float64 range: a window sum p[b] - p[a], a mean or
+      // BM's left + right could overflow although the score is finite. Sum the row scaled by 2**-shift
+      // (exact) so that everything stays below 2**1019, and scale the scores back (exact unless the
+      // score itself is beyond float64).
+      int shift = 0;
+      if (!(top <= kScaleAbove)) {
+        double m = 0.0;
+        for (int64_t t = 0; t < L; ++t) m = std::max(m, std::fabs(value(t)));
+        int e = 0;
+        std::frexp(m, &e);  // m < 2**e
+        int bits = 0;
+        for (uint64_t n = static_cast<uint64_t>(L); n; n >>= 1) ++bits;  // L < 2**bits, |partial sums| < 2**(e+bits)
+        shift = std::max(1, e + bits - 1019);
+        scale_down = std::ldexp(1.0, -shift);
+        P.build(value, L);
       }
       for (int64_t j = first[r]; j < first[r + 1]; ++j) {
         const int64_t i = order[j];
-        out[i] = static_cast<TO>(oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
-                                                  ends[i], static_cast<int>(params.variant), params.outer_ratio,
-                                                  params.outer_weight));
+        const double sc = oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
+                                            ends[i], static_cast<int>(params.variant), params.outer_ratio,
+                                            params.outer_weight);
+        out[i] = static_cast<TO>(shift ? std::ldexp(sc, shift) : sc);
       }
     }
   });

@@ -354,7 +354,7 @@ def check_durations(durations: np.ndarray, videos: Sequence[str], origin: str) -
     bad = ~(np.isfinite(d) & (d > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"{origin}: video {videos[i]!r} has duration {d[i]!r}; durations must be finite "
+        raise DatasetError(f"{origin}: video {videos[i]!r} has duration {float(d[i])!r}; durations must be finite "
                            f"seconds > 0 ({int(bad.sum())} bad in all)")
 
 
@@ -368,7 +368,7 @@ def check_segments(t_start, t_end, video, videos: Sequence[str], origin: str) ->
         k = int(np.flatnonzero(bad)[0])
         what = "a non-finite" if not (np.isfinite(s[k]) and np.isfinite(e[k])) else "a reversed"
         raise DatasetError(f"{origin}: video {videos[int(np.asarray(video)[k])]!r} has {what} segment "
-                           f"[{s[k]!r}, {e[k]!r}] (annotation row {k})")
+                           f"[{float(s[k])!r}, {float(e[k])!r}] (annotation row {k})")
 
 
 def check_features(x, origin: str, video: str) -> np.ndarray:
@@ -381,7 +381,8 @@ def check_features(x, origin: str, video: str) -> np.ndarray:
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise DatasetError(f"{origin}: features of video {video!r} have shape {x.shape}, expected [T, D] with "
                            "T, D > 0")
-    y = np.ascontiguousarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):  # float64 values beyond float32 become inf and are reported below
+        y = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(y).all():
         t, d = (int(v) for v in np.argwhere(~np.isfinite(y))[0])
         value = float(x[t, d])
