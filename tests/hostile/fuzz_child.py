@@ -159,17 +159,8 @@ def _cc_temp():
     return st.builds(call, ints())
 
 
-@strategy("connected_components_cuda_count")
-def _cc_cuda_count():
-    return st.builds(lambda *a: call(*a), st.booleans(), st.just(0), ints(), ints(), st.just(0), st.just(0), ints(),
-                     st.just(0), ints(), ints(), st.booleans(), st.just(0), st.just(0), ints(), st.just(0),
-                     st.just(0))
-
-
-@strategy("connected_components_cuda_fill")
-def _cc_cuda_fill():
-    return st.builds(lambda *a: call(*a), st.booleans(), st.just(0), st.just(0), st.just(0), ints(), st.just(0),
-                     ints(), ints(), st.booleans(), *[st.just(0)] * 5, st.just(0), st.just(0))
+STRATEGIES["connected_components_cuda_count"] = lambda: _launcher(16, (2, 3, 6, 8, 9))()
+STRATEGIES["connected_components_cuda_fill"] = lambda: _launcher(16, (4, 6, 7))()
 
 
 @st.composite
@@ -456,23 +447,25 @@ def _hap_bwd(draw):
                 _pool_out(draw, (B, T), dt, coh))
 
 
-def _pool_cuda(n_args: int, size_slots: tuple[int, ...]):
+def _launcher(n_args: int, size_slots: tuple[int, ...]):
+    """A CUDA launcher call: null pointers, arbitrary sizes at `size_slots` of which one is invalid (so
+    the host-side checks must refuse it before any pointer is used), a small int (dtype code, flag) first."""
     @st.composite
     def strat(draw):
         args = [0] * n_args
         for k in size_slots:
             args[k] = draw(ints())
         args[draw(st.sampled_from(size_slots))] = draw(_invalid_size())
-        args[0] = draw(cint(-1, 4))  # dtype code
+        args[0] = draw(cint(-1, 4))
         return call(*args)
 
     return strat
 
 
-STRATEGIES["topk_pool_forward_cuda"] = lambda: _pool_cuda(13, (2, 3, 4))()
-STRATEGIES["topk_pool_backward_cuda"] = lambda: _pool_cuda(14, (3, 4, 5))()
-STRATEGIES["hybrid_attention_pool_forward_cuda"] = lambda: _pool_cuda(18, (3, 4, 5))()
-STRATEGIES["hybrid_attention_pool_backward_cuda"] = lambda: _pool_cuda(17, (4, 5, 6))()
+STRATEGIES["topk_pool_forward_cuda"] = lambda: _launcher(13, (2, 3, 4))()
+STRATEGIES["topk_pool_backward_cuda"] = lambda: _launcher(14, (3, 4, 5))()
+STRATEGIES["hybrid_attention_pool_forward_cuda"] = lambda: _launcher(18, (3, 4, 5))()
+STRATEGIES["hybrid_attention_pool_backward_cuda"] = lambda: _launcher(17, (4, 5, 6))()
 
 # The crash classes of issue 13, always tried first (random draws find them only with many examples).
 _I = lambda *v: np.array(v, np.int64)  # noqa: E731
