@@ -29,29 +29,21 @@ inline DD dd_add(DD a, double x) {
 // (softmax tails, long rows, offsets) keeps its accuracy, which a plain float64 prefix sum loses.
 struct Prefix {
   std::vector<DD> p;
-  // value(t) is the row's t-th value in double, t < len. Returns the largest |value| and |prefix|
-  // (NaN if one is NaN), which decides whether the row must be summed scaled down.
+  // value(t) is the row's t-th value in double, t < len
   template <class Value>
-  double build(const Value& value, int64_t len) {
+  void build(const Value& value, int64_t len) {
     p.resize(static_cast<size_t>(len) + 1);
     DD acc{};
     p[0] = acc;
-    double top = 0.0;
     for (int64_t t = 0; t < len; ++t) {
-      const double v = value(t);
-      acc = dd_add(acc, v);
+      acc = dd_add(acc, value(t));
       p[t + 1] = acc;
-      top = std::fmax(top, std::fmax(std::fabs(v), std::fabs(acc.hi)));
     }
-    return top;
   }
   double sum(int64_t a, int64_t b) const {  // sum of x[a, b), b >= a
     return (p[b].hi - p[a].hi) + (p[b].lo - p[a].lo);
   }
 };
-
-// Rows whose values or partial sums exceed this (2**1019) are summed scaled down.
-constexpr double kScaleAbove = 0x1p1019;
 
 // The first NaN/inf of a used row, as std::invalid_argument naming the row and position.
 template <class Value>
@@ -107,31 +99,35 @@ void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS
       const T* x = cas + row_start[r];
       const TS* w = scale ? scale + scale_start[r] : nullptr;
       const int64_t L = row_len[r];
-      bool bad = false;
-      double scale_down = 1.0;
+      int bits = 0;  // L < 2**bits
+      for (uint64_t n = static_cast<uint64_t>(L); n; n >>= 1) ++bits;
+      // |values| <= limit keeps every partial sum, window sum, mean and BM's left + right below 2**1019;
+      // the one compare also catches NaN and inf
+      const double limit = std::ldexp(1.0, 1018 - bits);
+      bool big = false;
       auto value = [&](int64_t t) {
         const double v = w ? static_cast<double>(x[t * stride]) * static_cast<double>(w[t])
                            : static_cast<double>(x[t * stride]);
-        bad |= !std::isfinite(v);
-        return v * scale_down;
+        big |= !(std::fabs(v) <= limit);
+        return v;
       };
-      const double top = P.build(value, L);
-      if (bad) throw_non_finite(value, L, r, w != nullptr);
-      // Values or partial sums near the top of the float64 range: a window sum p[b] - p[a], a mean or
-      // BM's left + right could overflow although the score is finite. Sum the row scaled by 2**-shift
-      // (exact) so that everything stays below 2**1019, and scale the scores back (exact unless the
-      // score itself is beyond float64).
+      P.build(value, L);
+      // Finite values near the top of the float64 range: a window sum p[b] - p[a] could overflow although
+      // the score is finite. Sum the row scaled by 2**-shift (exact) and scale the scores back (exact
+      // unless the score itself is beyond float64).
       int shift = 0;
-      if (!(top <= kScaleAbove)) {
+      if (big) {
         double m = 0.0;
-        for (int64_t t = 0; t < L; ++t) m = std::max(m, std::fabs(value(t)));
+        for (int64_t t = 0; t < L; ++t) {
+          const double v = value(t);
+          if (!std::isfinite(v)) throw_non_finite(value, L, r, w != nullptr);
+          m = std::max(m, std::fabs(v));
+        }
         int e = 0;
-        std::frexp(m, &e);  // m < 2**e
-        int bits = 0;
-        for (uint64_t n = static_cast<uint64_t>(L); n; n >>= 1) ++bits;  // L < 2**bits, |partial sums| < 2**(e+bits)
-        shift = std::max(1, e + bits - 1019);
-        scale_down = std::ldexp(1.0, -shift);
-        P.build(value, L);
+        std::frexp(m, &e);  // m < 2**e, so |partial sums| < 2**(e + bits)
+        shift = std::max(1, e + bits - 1018);
+        const double scale_down = std::ldexp(1.0, -shift);
+        P.build([&](int64_t t) { return value(t) * scale_down; }, L);
       }
       for (int64_t j = first[r]; j < first[r + 1]; ++j) {
         const int64_t i = order[j];

@@ -13,10 +13,10 @@
 //           if e < L else 0; score = inner - w * (left + right).
 // Sums come from compensated (double-double) prefix sums: a window's sum has ~1e-16 relative error with
 // respect to the window's own magnitude (plus ~1e-32 of the row's), as accurate as a direct float64
-// sum even on long rows or after large values. A row with values or partial sums above 2**1019 (~5e306,
-// where a window sum or BM's left + right could overflow) is summed scaled by a power of two and the
-// scores scaled back, so its windows keep their means (values below ~1e-290 in such a row lose
-// precision to subnormals).
+// sum even on long rows or after large values. A row with values above 2**1018 / L (where a window
+// sum or BM's left + right could overflow) is summed scaled by a power of two and the scores scaled
+// back, so its windows keep their means (values below ~1e-290 in such a row lose precision to
+// subnormals).
 #pragma once
 #include <cstdint>
 

@@ -361,6 +361,43 @@ def _oic_cuda(draw):
                 draw(FLOATS), 0, 0, draw(ints()), 0, 0, 0)
 
 
+_JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+                      st.text(max_size=6), st.sampled_from(["NaN", "Infinity", "\ud800", "segment", "score"]))
+_JSON = st.recursive(_JSON_LEAF, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=4), kids,
+                                                                                            max_size=4), max_leaves=12)
+
+
+@st.composite
+def _results_doc(draw) -> bytes:
+    """ActivityNet results-shaped JSON (the parser's column path) or any JSON, then maybe mutated."""
+    row = st.fixed_dictionaries({"segment": st.lists(FLOATS | st.integers(-(2**64), 2**64), min_size=0, max_size=3),
+                                 "label": st.one_of(st.text(max_size=3), st.integers(-(2**63) - 1, 2**63)),
+                                 "score": FLOATS | st.text(max_size=2)})
+    doc = draw(st.one_of(st.fixed_dictionaries({"results": st.dictionaries(st.text(max_size=3),
+                                                                           st.lists(row, max_size=4), max_size=3)}),
+                         _JSON))
+    import json
+
+    text = json.dumps(doc, allow_nan=True).encode("utf-8", "surrogatepass")
+    cut = draw(st.integers(0, 3))
+    if cut == 1 and text:
+        text = text[: draw(st.integers(0, len(text) - 1))]  # truncated
+    elif cut == 2:
+        text = text + draw(st.binary(max_size=4))  # trailing garbage or invalid UTF-8
+    elif cut == 3:
+        text = b"[" * draw(st.sampled_from([199, 200, 201, 5000])) + text  # deep nesting
+    return text
+
+
+@strategy("parse_results_json")
+@st.composite
+def _parse_json(draw):
+    data = draw(st.one_of(_results_doc(), st.binary(max_size=40), st.just(b""), JUNK,
+                          st.just(memoryview(b"[1, 2, 3, 4]")[::2])))
+    factory = draw(st.sampled_from([lambda a, b, c: (a, b, c), None, 5, lambda *a: 1 / 0]))
+    return call(data, factory)
+
+
 @strategy("segment_iou")
 @st.composite
 def _iou(draw):
