@@ -224,23 +224,23 @@ struct Inputs {
 template <typename I>
 struct Scratch {
   explicit Scratch(int64_t num_videos) : video_slot(num_videos, -1) {}
-  std::vector<I> video_slot;  // video -> index into `ranges` for the current class, else -1
+  std::vector<I> video_slot;   // video -> index into `ranges` for the current class, else -1
   std::vector<I> gt_by_video;  // class-local GT indices sorted by (video, row)
   std::vector<std::pair<I, I>> ranges;
   // Candidates: predictions on a video that has GT of the class (only they can be TPs).
   std::vector<uint64_t> keys, keys_tmp;  // rank keys (ascending = better)
-  std::vector<I> vals, vals_tmp;   // record index
-  std::vector<I> tb, tb_tmp;       // tie rank (ascending = better among equal keys)
+  std::vector<I> vals, vals_tmp;         // record index
+  std::vector<I> tb, tb_tmp;             // tie rank (ascending = better among equal keys)
   // Other predictions: FPs at every threshold; only their number ahead of each TP matters.
   std::vector<uint64_t> other_key;
   std::vector<I> other_tb;
-  std::vector<I> mark_of;      // candidate rank -> index among TP candidates, or -1
+  std::vector<I> mark_of;  // candidate rank -> index among TP candidates, or -1
   std::vector<uint64_t> mark_key;
   std::vector<I> mark_tb;
-  std::vector<int64_t> ahead;        // per TP candidate: number of other predictions ranked above
-  std::vector<I> tp_rank;      // [T, npos]: candidate ranks of the true positives, ascending
-  std::vector<I> tp_count;     // [T]
-  std::vector<uint64_t> taken;       // [words, npos]: bit t of word w = GT taken at threshold 64w + t
+  std::vector<int64_t> ahead;     // per TP candidate: number of other predictions ranked above
+  std::vector<I> tp_rank;         // [T, npos]: candidate ranks of the true positives, ascending
+  std::vector<I> tp_count;        // [T]
+  std::vector<uint64_t> taken;    // [words, npos]: bit t of word w = GT taken at threshold 64w + t
   std::vector<double> iou;
   std::vector<I> local;
   std::vector<I> cand;
