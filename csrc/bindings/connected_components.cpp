@@ -18,10 +18,10 @@ void check_rows(const py::array& row_start, const py::array& row_len, py::ssize_
   const int64_t* s = cdata<int64_t>(row_start);
   const int64_t* l = cdata<int64_t>(row_len);
   for (py::ssize_t n = 0; n < row_len.shape(0); ++n) {
-    if (l[n] < 0 || s[n] < 0 || s[n] + l[n] > signal_size) {
-      throw py::value_error("row " + std::to_string(n) + " [" + std::to_string(s[n]) + ", " +
-                            std::to_string(s[n] + l[n]) + ") lies outside signal of size " +
-                            std::to_string(signal_size) + " (lengths/offsets)");
+    if (!range_inside(s[n], l[n], signal_size)) {
+      throw py::value_error("row " + std::to_string(n) + " (row_start " + std::to_string(s[n]) + ", length " +
+                            std::to_string(l[n]) + ") lies outside signal of size " + std::to_string(signal_size) +
+                            " (lengths/offsets)");
     }
   }
 }
@@ -30,7 +30,8 @@ template <typename T>
 py::tuple cc_cpu(const py::array& signal, const py::array& row_start, const py::array& row_len,
                  const py::array& thresholds, const cpu::CCOptions& opt) {
   const int64_t N = row_len.shape(0), M = thresholds.shape(0);
-  py::array_t<int64_t> offsets(N * M + 1);
+  auto offsets = new_array<int64_t>({checked_mul(N, M, "connected_components: rows * thresholds") + 1},
+                                    "connected_components: rows * thresholds");
   const T* x = cdata<T>(signal);
   const int64_t* rs = cdata<int64_t>(row_start);
   const int64_t* rl = cdata<int64_t>(row_len);
@@ -41,13 +42,27 @@ py::tuple cc_cpu(const py::array& signal, const py::array& row_start, const py::
     cpu::cc_count<T>(x, rs, rl, N, thr, M, opt, off);
   }
   const int64_t K = off[N * M];
-  py::array_t<int64_t> row(K), tix(K), start(K), end(K);
+  const char* what = "connected_components: the runs found";
+  auto row = new_array<int64_t>({K}, what), tix = new_array<int64_t>({K}, what);
+  auto start = new_array<int64_t>({K}, what), end = new_array<int64_t>({K}, what);
   {
     int64_t *a = row.mutable_data(), *b = tix.mutable_data(), *c = start.mutable_data(), *d = end.mutable_data();
     py::gil_scoped_release nogil;
     cpu::cc_fill<T>(x, rs, rl, N, thr, M, opt, off, a, b, c, d);
   }
   return py::make_tuple(row, tix, start, end, offsets);
+}
+
+// The launchers index meta[2P + 2] with P = n_rows * n_thresholds and rows up to max_len.
+[[maybe_unused]] void check_cuda_sizes(int64_t signal_size, int64_t max_len, int64_t n_rows, int64_t n_thresholds,
+                                       int64_t min_len) {
+  check_at_least(signal_size, 0, "signal_size");
+  check_at_least(max_len, 0, "max_len");
+  check_at_least(n_rows, 0, "n_rows");
+  check_at_least(n_thresholds, 0, "n_thresholds");
+  check_at_least(min_len, 1, "min_len");
+  checked_mul(checked_mul(n_rows, n_thresholds, "connected_components: rows * thresholds"), 2,
+              "connected_components: rows * thresholds");
 }
 
 }  // namespace
@@ -78,12 +93,22 @@ void bind_connected_components(py::module_& m) {
       "is the first output index of pair p.");
 
 #ifdef WTAL_WITH_CUDA
-  m.def("connected_components_cuda_temp_bytes", &cuda::connected_components_temp_bytes, py::arg("num_pairs"));
+  m.def(
+      "connected_components_cuda_temp_bytes",
+      [](int64_t num_pairs) {
+        check_at_least(num_pairs, 0, "num_pairs");
+        return cuda::connected_components_temp_bytes(num_pairs);
+      },
+      py::arg("num_pairs"));
   m.def(
       "connected_components_cuda_count",
       [](bool is_double, std::uintptr_t signal, int64_t signal_size, int64_t max_len, std::uintptr_t row_start,
          std::uintptr_t row_len, int64_t n_rows, std::uintptr_t thresholds, int64_t n_thresholds, int64_t min_len,
          bool drop0, std::uintptr_t meta, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t stream, int device) {
+        check_cuda_sizes(signal_size, max_len, n_rows, n_thresholds, min_len);
+        if (temp_bytes < cuda::connected_components_temp_bytes(n_rows * n_thresholds)) {
+          throw py::value_error("connected_components: temp_bytes is smaller than connected_components_cuda_temp_bytes");
+        }
         py::gil_scoped_release nogil;
         cuda::connected_components_count(is_double, signal, signal_size, max_len, row_start, row_len, n_rows,
                                          thresholds, n_thresholds, min_len, drop0, meta, temp, temp_bytes, stream,
@@ -100,6 +125,7 @@ void bind_connected_components(py::module_& m) {
          std::uintptr_t thresholds, int64_t n_thresholds, int64_t min_len, bool drop0, std::uintptr_t meta,
          std::uintptr_t row, std::uintptr_t tix, std::uintptr_t start, std::uintptr_t end, std::uintptr_t stream,
          int device) {
+        check_cuda_sizes(0, 0, n_rows, n_thresholds, min_len);
         py::gil_scoped_release nogil;
         cuda::connected_components_fill(is_double, signal, row_start, row_len, n_rows, thresholds, n_thresholds,
                                         min_len, drop0, meta, row, tix, start, end, stream, device);

@@ -21,7 +21,7 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
                                   const py::array& thresholds, int64_t num_classes, int64_t num_videos,
                                   const std::string& match, bool candidate_ties_later_first,
                                   const std::string& ap_kind, bool discrete, bool nan_score_first,
-                                  bool score_ties_later_first, int num_threads) {
+                                  bool score_ties_later_first, int num_threads, bool wide_indices) {
   check_array<int64_t>(gt_video, "gt_video", 1);
   check_array<int64_t>(gt_label, "gt_label", 1);
   check_array<double>(gt_start, "gt_start", 1);
@@ -41,13 +41,12 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
   check_dim(pred_end, "pred_end", 0, N, "length");
   check_dim(pred_score, "pred_score", 0, N, "length");
   check_array<double>(thresholds, "thresholds", 1);
-  py::array order_arr;
+  const std::optional<py::array> order_arr = optional_array(order, "order");
   const int64_t* order_ptr = nullptr;
-  if (!order.is_none()) {
-    order_arr = py::reinterpret_borrow<py::array>(order);
-    check_array<int64_t>(order_arr, "order", 1);
-    check_dim(order_arr, "order", 0, N, "length");
-    order_ptr = cdata<int64_t>(order_arr);
+  if (order_arr) {
+    check_array<int64_t>(*order_arr, "order", 1);
+    check_dim(*order_arr, "order", 0, N, "length");
+    order_ptr = cdata<int64_t>(*order_arr);
   }
   cpu::DetectionMapOptions opt;
   if (match == "best") opt.match = cpu::MatchRule::kBestIoU;
@@ -61,11 +60,18 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
   opt.nan_score_first = nan_score_first;
   opt.score_ties_later_first = score_ties_later_first;
   opt.num_threads = num_threads;
-  if (num_classes < 0) throw py::value_error("num_classes must be >= 0");
-  if (num_videos < 0) throw py::value_error("num_videos must be >= 0");
+  opt.wide_indices = wide_indices;
+  check_at_least(num_classes, 0, "num_classes");
+  check_at_least(num_videos, 0, "num_videos");
+  // Every evaluated class needs a GT row, so more classes than rows is an error found before the
+  // [T, num_classes] output is allocated.
+  if (num_classes > G) {
+    throw py::value_error("num_classes = " + std::to_string(num_classes) + " exceeds the " + std::to_string(G) +
+                          " ground-truth rows; every evaluated class needs at least one");
+  }
 
   const py::ssize_t T = thresholds.shape(0);
-  py::array_t<double> ap({T, static_cast<py::ssize_t>(num_classes)});
+  auto ap = new_array<double>({T, num_classes}, "detection_map: thresholds * num_classes");
   double* out = ap.mutable_data();
   {
     py::gil_scoped_release release;
@@ -155,10 +161,10 @@ void bind_detection_map(py::module_& m) {
         py::arg("num_classes"), py::arg("num_videos"), py::arg("match") = "best",
         py::arg("candidate_ties_later_first") = true, py::arg("ap") = "interpolated",
         py::arg("discrete") = false, py::arg("nan_score_first") = true,
-        py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0,
+        py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0, py::arg("wide_indices") = false,
         "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
         "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
-        "permutation giving the per-class ranking.");
+        "permutation giving the per-class ranking. wide_indices (tests) forces the 64-bit index path.");
   m.def("factorize", &factorize, py::arg("a"),
         "(codes int64 [N], first int64 [K]): ids of the distinct values of a 1-D C-contiguous array in "
         "order of first appearance (object arrays: by identity; others: by raw bytes).");

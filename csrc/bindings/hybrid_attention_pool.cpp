@@ -111,16 +111,37 @@ void bind_hybrid_attention_pool(py::module_& m) {
       py::arg("cut_val").noconvert(), py::arg("cut_idx").noconvert(), py::arg("grad_cas").noconvert(),
       py::arg("grad_attention").noconvert(), "Gradient of hybrid_attention_pool w.r.t. cas and attention.");
 #ifdef WTAL_WITH_CUDA
-  m.def("hybrid_attention_pool_forward_cuda", &cuda::hybrid_attention_pool_forward, py::arg("dtype"),
-        py::arg("cas"), py::arg("attention"), py::arg("B"), py::arg("T"), py::arg("C1"), py::arg("lengths"),
-        py::arg("gamma"), py::arg("ratio"), py::arg("include_min"), py::arg("threshold_mode"), py::arg("pooled"),
-        py::arg("thr"), py::arg("cut_val"), py::arg("cut_idx"), py::arg("scratch"), py::arg("stream"),
-        py::arg("device"), py::call_guard<py::gil_scoped_release>());
-  m.def("hybrid_attention_pool_backward_cuda", &cuda::hybrid_attention_pool_backward, py::arg("dtype"),
-        py::arg("grad"), py::arg("cas"), py::arg("attention"), py::arg("B"), py::arg("T"), py::arg("C1"),
-        py::arg("lengths"), py::arg("ratio"), py::arg("include_min"), py::arg("thr"), py::arg("cut_val"),
-        py::arg("cut_idx"), py::arg("grad_cas"), py::arg("grad_attention"), py::arg("stream"), py::arg("device"),
-        py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "hybrid_attention_pool_forward_cuda",
+      [](int dtype, std::uintptr_t cas, std::uintptr_t attention, int64_t B, int64_t T, int64_t C1,
+         std::uintptr_t lengths, double gamma, int64_t ratio, bool include_min, int threshold_mode,
+         std::uintptr_t pooled, std::uintptr_t thr, std::uintptr_t cut_val, std::uintptr_t cut_idx,
+         std::uintptr_t scratch, std::uintptr_t stream, int device) {
+        check_pool_sizes(B, T, C1);
+        checked_mul(4, checked_mul(B, C1, "B * C1"), "4 * B * C1");
+        py::gil_scoped_release release;
+        cuda::hybrid_attention_pool_forward(dtype, cas, attention, B, T, C1, lengths, gamma, ratio, include_min,
+                                            threshold_mode, pooled, thr, cut_val, cut_idx, scratch, stream, device);
+      },
+      py::arg("dtype"), py::arg("cas"), py::arg("attention"), py::arg("B"), py::arg("T"), py::arg("C1"),
+      py::arg("lengths"), py::arg("gamma"), py::arg("ratio"), py::arg("include_min"), py::arg("threshold_mode"),
+      py::arg("pooled"), py::arg("thr"), py::arg("cut_val"), py::arg("cut_idx"), py::arg("scratch"),
+      py::arg("stream"), py::arg("device"));
+  m.def(
+      "hybrid_attention_pool_backward_cuda",
+      [](int dtype, std::uintptr_t grad, std::uintptr_t cas, std::uintptr_t attention, int64_t B, int64_t T,
+         int64_t C1, std::uintptr_t lengths, int64_t ratio, bool include_min, std::uintptr_t thr,
+         std::uintptr_t cut_val, std::uintptr_t cut_idx, std::uintptr_t grad_cas, std::uintptr_t grad_attention,
+         std::uintptr_t stream, int device) {
+        check_pool_sizes(B, T, C1);
+        checked_mul(4, checked_mul(B, C1, "B * C1"), "4 * B * C1");
+        py::gil_scoped_release release;
+        cuda::hybrid_attention_pool_backward(dtype, grad, cas, attention, B, T, C1, lengths, ratio, include_min, thr,
+                                             cut_val, cut_idx, grad_cas, grad_attention, stream, device);
+      },
+      py::arg("dtype"), py::arg("grad"), py::arg("cas"), py::arg("attention"), py::arg("B"), py::arg("T"),
+      py::arg("C1"), py::arg("lengths"), py::arg("ratio"), py::arg("include_min"), py::arg("thr"), py::arg("cut_val"),
+      py::arg("cut_idx"), py::arg("grad_cas"), py::arg("grad_attention"), py::arg("stream"), py::arg("device"));
 #else
   m.def("hybrid_attention_pool_forward_cuda", [](py::args, py::kwargs) { throw_no_cuda("hybrid_attention_pool"); });
   m.def("hybrid_attention_pool_backward_cuda", [](py::args, py::kwargs) { throw_no_cuda("hybrid_attention_pool"); });

@@ -1,5 +1,10 @@
 #include "cpu/nms.h"
 
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <limits>
+#include <optional>
 #include <stdexcept>
 
 #include "bindings.h"
@@ -10,19 +15,28 @@ namespace wtal::bind {
 namespace {
 
 wtal::cpu::NmsOptions make_options(int method, int overlap, double iou_threshold, double sigma,
-                                   const py::object& min_score, int64_t max_num, bool suppress_equal,
+                                   const std::optional<double>& min_score, int64_t max_num, bool suppress_equal,
                                    bool always_keep_top, double length_eps) {
   if (method < 0 || method > 2) throw py::value_error("method must be 0 (hard), 1 (gaussian) or 2 (linear)");
   if (overlap < 0 || overlap > 2) {
     throw py::value_error("overlap must be 0 (iou), 1 (plus_one) or 2 (inter_over_other)");
+  }
+  // NaN would make every comparison false (nothing suppressed, nothing dropped) without a word.
+  if (std::isnan(iou_threshold)) throw py::value_error("iou_threshold must not be NaN");
+  if (method == 1 && !(sigma > 0.0 && sigma <= std::numeric_limits<double>::max())) {
+    throw py::value_error("sigma must be a finite number > 0, got " + std::to_string(sigma));
+  }
+  if (min_score && std::isnan(*min_score)) throw py::value_error("min_score must not be NaN");
+  if (!(length_eps >= 0.0 && length_eps <= wtal::cpu::kNmsMaxLength)) {
+    throw py::value_error("length_eps must lie in [0, 2**1020], got " + std::to_string(length_eps));
   }
   wtal::cpu::NmsOptions o;
   o.method = static_cast<wtal::cpu::NmsMethod>(method);
   o.overlap = static_cast<wtal::cpu::NmsOverlap>(overlap);
   o.iou_threshold = iou_threshold;
   o.sigma = sigma;
-  o.has_min_score = !min_score.is_none();
-  o.min_score = o.has_min_score ? min_score.cast<double>() : 0.0;
+  o.has_min_score = min_score.has_value();
+  o.min_score = min_score.value_or(0.0);
   o.max_num = max_num;
   o.suppress_equal = suppress_equal;
   o.always_keep_top = always_keep_top;
@@ -39,12 +53,11 @@ py::tuple nms_impl(const py::array& segments, const py::array& scores, const py:
   const int64_t n = segments.shape(0);
   check_dim(scores, "scores", 0, n, "length");
   const int64_t* g = nullptr;
-  py::array garr;
-  if (!groups.is_none()) {
-    garr = groups.cast<py::array>();
-    check_array<int64_t>(garr, "groups", 1);
-    check_dim(garr, "groups", 0, n, "length");
-    g = cdata<int64_t>(garr);
+  const std::optional<py::array> garr = optional_array(groups, "groups");
+  if (garr) {
+    check_array<int64_t>(*garr, "groups", 1);
+    check_dim(*garr, "groups", 0, n, "length");
+    g = cdata<int64_t>(*garr);
   }
   py::array_t<int64_t> keep(static_cast<py::ssize_t>(n));
   py::array_t<double> kept_scores(static_cast<py::ssize_t>(n));
@@ -69,8 +82,9 @@ void bind_nms(py::module_& m) {
   m.def(
       "nms",
       [](const py::array& segments, const py::array& scores, const py::object& groups, int method, int overlap,
-         double iou_threshold, double sigma, const py::object& min_score, int64_t max_num, bool suppress_equal,
-         bool always_keep_top, double length_eps, int num_threads, bool order_by_score) -> py::tuple {
+         double iou_threshold, double sigma, const std::optional<double>& min_score, int64_t max_num,
+         bool suppress_equal, bool always_keep_top, double length_eps, int num_threads,
+         bool order_by_score) -> py::tuple {
         auto o = make_options(method, overlap, iou_threshold, sigma, min_score, max_num, suppress_equal,
                               always_keep_top, length_eps);
         o.order_by_score = order_by_score;
@@ -99,8 +113,8 @@ void bind_nms(py::module_& m) {
   m.def(
       "nms_cuda",
       [](std::uintptr_t segments, std::uintptr_t scores, bool is_double, std::uintptr_t order, std::uintptr_t groups,
-         int64_t n, int method, int overlap, double iou_threshold, double sigma, const py::object& min_score,
-         int64_t max_num, bool suppress_equal, bool always_keep_top, double length_eps, std::uintptr_t scratch,
+         int64_t n, int method, int overlap, double iou_threshold, double sigma,
+         const std::optional<double>& min_score, int64_t max_num, bool suppress_equal, bool always_keep_top, double length_eps, std::uintptr_t scratch,
          std::uintptr_t alive, std::uintptr_t keep, std::uintptr_t kept_scores, std::uintptr_t valid,
          std::uintptr_t stream, int device) {
         const auto o = make_options(method, overlap, iou_threshold, sigma, min_score, max_num, suppress_equal,

@@ -3,6 +3,10 @@
 #include "bindings/common.h"
 
 #include <pybind11/stl.h>
+
+#include <cmath>
+#include <limits>
+
 #include "cpu/oic_scores.h"
 #include "cuda/cuda_api.h"
 
@@ -24,6 +28,24 @@ py::array oic_cpu(const py::array& cas, const py::array& row_start, int64_t stri
   py::gil_scoped_release nogil;
   cpu::oic_scores<T, TS, TO>(x, rs, stride, w, scale_start, rl, R, ro, st, en, S, prm, o);
   return std::move(out);
+}
+
+// Any finite ratio is exact (the windows are clipped to the row); inf/NaN would reach int64 casts.
+// Scratch of the CUDA path: row marks plus 16 * n_rows * (width + 1) bytes of prefix sums.
+[[maybe_unused]] void check_oic_cuda_sizes(int64_t n_rows, int64_t width, int64_t n_segments) {
+  check_at_least(n_rows, 0, "n_rows");
+  check_at_least(width, 0, "width");
+  check_at_least(n_segments, 0, "n_segments");
+  checked_mul(checked_mul(n_rows, width + 1, "oic_scores: rows * (width + 1)"), 16, "oic_scores: scratch bytes");
+}
+
+void check_oic_params(double outer_ratio, double outer_weight) {
+  if (!(outer_ratio >= 0.0 && outer_ratio <= std::numeric_limits<double>::max())) {
+    throw py::value_error("outer_ratio must be a finite number >= 0, got " + std::to_string(outer_ratio));
+  }
+  if (!std::isfinite(outer_weight)) {
+    throw py::value_error("outer_weight must be finite, got " + std::to_string(outer_weight));
+  }
 }
 
 }  // namespace
@@ -64,15 +86,18 @@ void bind_oic_scores(py::module_& m) {
           ss = cdata<int64_t>(*scale_start);
         }
         for (py::ssize_t r = 0; r < row_len.shape(0); ++r) {
-          if (rl[r] < 0 || rs[r] < 0 || (rl[r] > 0 && rs[r] + (rl[r] - 1) * stride >= cas.size())) {
-            throw py::value_error("row " + std::to_string(r) + " lies outside cas (lengths)");
+          if (!strided_range_inside(rs[r], rl[r], stride, cas.size())) {
+            throw py::value_error("row " + std::to_string(r) + " (row_start " + std::to_string(rs[r]) + ", length " +
+                                  std::to_string(rl[r]) + ", stride " + std::to_string(stride) +
+                                  ") lies outside cas (lengths)");
           }
-          if (ss && (ss[r] < 0 || ss[r] + rl[r] > scale->size())) {
-            throw py::value_error("row " + std::to_string(r) + " lies outside scale (scale_start, lengths)");
+          if (ss && !range_inside(ss[r], rl[r], scale->size())) {
+            throw py::value_error("row " + std::to_string(r) + " (scale_start " + std::to_string(ss[r]) + ", length " +
+                                  std::to_string(rl[r]) + ") lies outside scale (scale_start, lengths)");
           }
         }
         if (variant < 0 || variant > 2) throw py::value_error("variant must be 0 (hamnet), 1 (facnet) or 2 (bm)");
-        if (!(outer_ratio >= 0.0)) throw py::value_error("outer_ratio must be >= 0");
+        check_oic_params(outer_ratio, outer_weight);
         cpu::OicParams prm;
         prm.variant = static_cast<cpu::OicVariant>(variant);
         prm.outer_ratio = outer_ratio;
@@ -100,14 +125,22 @@ void bind_oic_scores(py::module_& m) {
       "t < lengths[r], times scale[scale_start[r] + t] (in float64, float64 output) when scale is given.");
 
 #ifdef WTAL_WITH_CUDA
-  m.def("oic_scores_cuda_temp_bytes", &cuda::oic_scores_temp_bytes, py::arg("is_double"), py::arg("n_rows"),
-        py::arg("width"));
+  m.def(
+      "oic_scores_cuda_temp_bytes",
+      [](bool is_double, int64_t n_rows, int64_t width) {
+        check_oic_cuda_sizes(n_rows, width, 0);
+        return cuda::oic_scores_temp_bytes(is_double, n_rows, width);
+      },
+      py::arg("is_double"), py::arg("n_rows"), py::arg("width"));
   m.def(
       "oic_scores_cuda",
       [](bool is_double, std::uintptr_t cas, int64_t n_rows, int64_t width, std::uintptr_t row_len, std::uintptr_t rows,
          std::uintptr_t starts, std::uintptr_t ends, int64_t n_segments, int variant, double outer_ratio,
          double outer_weight, std::uintptr_t out, std::uintptr_t temp, int64_t temp_bytes, std::uintptr_t flag,
          std::uintptr_t stream, int device) {
+        check_oic_cuda_sizes(n_rows, width, n_segments);
+        if (variant < 0 || variant > 2) throw py::value_error("variant must be 0 (hamnet), 1 (facnet) or 2 (bm)");
+        check_oic_params(outer_ratio, outer_weight);
         py::gil_scoped_release nogil;
         cuda::oic_scores(is_double, cas, n_rows, width, row_len, rows, starts, ends, n_segments, variant, outer_ratio,
                          outer_weight, out, temp, temp_bytes, flag, stream, device);

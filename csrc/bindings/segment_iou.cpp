@@ -13,7 +13,7 @@ py::array_t<double> segment_iou_impl(const py::array& a, const py::array& b, boo
   check_dim(a, "a", 1, 2, "size");
   check_dim(b, "b", 1, 2, "size");
   const int64_t n = a.shape(0), m = b.shape(0);
-  py::array_t<double> out({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(m)});
+  auto out = new_array<double>({n, m}, "segment_iou: N * M");
   double* o = out.mutable_data();
   const T* pa = cdata<T>(a);
   const T* pb = cdata<T>(b);

@@ -114,14 +114,30 @@ void bind_topk_pool(py::module_& m) {
       py::arg("ratio"), py::arg("cut_val").noconvert(), py::arg("cut_idx").noconvert(),
       py::arg("grad_x").noconvert(), "Gradient of topk_pool: grad / k_b at the selected positions, 0 elsewhere.");
 #ifdef WTAL_WITH_CUDA
-  m.def("topk_pool_forward_cuda", &cuda::topk_pool_forward, py::arg("dtype"), py::arg("x"), py::arg("B"),
-        py::arg("T"), py::arg("C"), py::arg("lengths"), py::arg("k"), py::arg("ratio"), py::arg("out"),
-        py::arg("cut_val"), py::arg("cut_idx"), py::arg("stream"), py::arg("device"),
-        py::call_guard<py::gil_scoped_release>());
-  m.def("topk_pool_backward_cuda", &cuda::topk_pool_backward, py::arg("dtype"), py::arg("grad"), py::arg("x"),
-        py::arg("B"), py::arg("T"), py::arg("C"), py::arg("lengths"), py::arg("k"), py::arg("ratio"),
-        py::arg("cut_val"), py::arg("cut_idx"), py::arg("grad_x"), py::arg("stream"), py::arg("device"),
-        py::call_guard<py::gil_scoped_release>());
+  m.def(
+      "topk_pool_forward_cuda",
+      [](int dtype, std::uintptr_t x, int64_t B, int64_t T, int64_t C, std::uintptr_t lengths, int64_t k,
+         int64_t ratio, std::uintptr_t out, std::uintptr_t cut_val, std::uintptr_t cut_idx, std::uintptr_t stream,
+         int device) {
+        check_pool_sizes(B, T, C);
+        py::gil_scoped_release release;
+        cuda::topk_pool_forward(dtype, x, B, T, C, lengths, k, ratio, out, cut_val, cut_idx, stream, device);
+      },
+      py::arg("dtype"), py::arg("x"), py::arg("B"), py::arg("T"), py::arg("C"), py::arg("lengths"), py::arg("k"),
+      py::arg("ratio"), py::arg("out"), py::arg("cut_val"), py::arg("cut_idx"), py::arg("stream"), py::arg("device"));
+  m.def(
+      "topk_pool_backward_cuda",
+      [](int dtype, std::uintptr_t grad, std::uintptr_t x, int64_t B, int64_t T, int64_t C, std::uintptr_t lengths,
+         int64_t k, int64_t ratio, std::uintptr_t cut_val, std::uintptr_t cut_idx, std::uintptr_t grad_x,
+         std::uintptr_t stream, int device) {
+        check_pool_sizes(B, T, C);
+        py::gil_scoped_release release;
+        cuda::topk_pool_backward(dtype, grad, x, B, T, C, lengths, k, ratio, cut_val, cut_idx, grad_x, stream,
+                                 device);
+      },
+      py::arg("dtype"), py::arg("grad"), py::arg("x"), py::arg("B"), py::arg("T"), py::arg("C"), py::arg("lengths"),
+      py::arg("k"), py::arg("ratio"), py::arg("cut_val"), py::arg("cut_idx"), py::arg("grad_x"), py::arg("stream"),
+      py::arg("device"));
 #else
   m.def("topk_pool_forward_cuda", [](py::args, py::kwargs) { throw_no_cuda("topk_pool"); });
   m.def("topk_pool_backward_cuda", [](py::args, py::kwargs) { throw_no_cuda("topk_pool"); });

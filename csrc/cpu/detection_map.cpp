@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -103,7 +104,7 @@ struct PredRec {
   double score;
   double start;
   double end;
-  int64_t video;
+  int64_t video;  // dense id of a video with ground truth (VideoMap), else -1
 };
 
 struct PredBuckets {
@@ -125,12 +126,40 @@ void run_parallel(int64_t n, Fn fn) {
   for (auto& th : pool) th.join();
 }
 
+// Dense ids of the videos that have ground truth (0..K-1 in ascending caller id) and -1 for the others:
+// only they can hold a true positive, and the caller's id space may be sparse (any num_videos is valid),
+// so per-thread tables are sized by K instead of num_videos.
+class VideoMap {
+ public:
+  VideoMap(const int64_t* gt_video, int64_t num_gt, int64_t num_pred) : ids_(gt_video, gt_video + num_gt) {
+    std::sort(ids_.begin(), ids_.end());
+    ids_.erase(std::unique(ids_.begin(), ids_.end()), ids_.end());
+    // Factorized ids are dense: a direct table when it is no larger than the inputs, else binary search.
+    if (!ids_.empty() && ids_.back() < 4 * (num_gt + num_pred) + 1024) {
+      table_.assign(static_cast<size_t>(ids_.back() + 1), -1);
+      for (size_t k = 0; k < ids_.size(); ++k) table_[ids_[k]] = static_cast<int64_t>(k);
+    }
+  }
+  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
+  // v in [-1, num_videos) (validated by the caller)
+  int64_t operator()(int64_t v) const {
+    if (v < 0) return -1;
+    if (!table_.empty()) return v < static_cast<int64_t>(table_.size()) ? table_[v] : -1;
+    auto it = std::lower_bound(ids_.begin(), ids_.end(), v);
+    return it != ids_.end() && *it == v ? static_cast<int64_t>(it - ids_.begin()) : -1;
+  }
+
+ private:
+  std::vector<int64_t> ids_, table_;
+};
+
 // Validates the prediction ids and copies the predictions into per-class buckets, in parallel over
 // contiguous chunks of the (ordered) rows; chunk i's rows of a class precede chunk i+1's, so each
 // bucket keeps the sequence order. Returns the first invalid row (or -1) in *bad_row.
 PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* label, const int64_t* video,
                                const double* start, const double* end, const double* score,
-                               int64_t num_classes, int64_t num_videos, int64_t nchunks, int64_t* bad_row) {
+                               int64_t num_classes, int64_t num_videos, const VideoMap& local_video,
+                               int64_t nchunks, int64_t* bad_row) {
   PredBuckets b;
   const int64_t C = num_classes;
   std::vector<int64_t> count(static_cast<size_t>(nchunks * (C + 1)), 0);
@@ -174,7 +203,7 @@ PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* l
     for (int64_t k = lo(i); k < lo(i + 1); ++k) {
       const int64_t row = order ? order[k] : k;
       const int64_t g = label[row];
-      if (g >= 0) out[f[g]++] = PredRec{score[row], start[row], end[row], video[row]};
+      if (g >= 0) out[f[g]++] = PredRec{score[row], start[row], end[row], local_video(video[row])};
     }
   });
   return b;
@@ -190,28 +219,31 @@ struct Inputs {
   int64_t C;
 };
 
+// Per-thread scratch of process_class. I indexes the predictions and GT of one class: int32_t normally
+// (half the memory traffic of the sort), int64_t when a class has 2**31 or more of either.
+template <typename I>
 struct Scratch {
   explicit Scratch(int64_t num_videos) : video_slot(num_videos, -1) {}
-  std::vector<int32_t> video_slot;  // video -> index into `ranges` for the current class, else -1
-  std::vector<int32_t> gt_by_video;  // class-local GT indices sorted by (video, row)
-  std::vector<std::pair<int32_t, int32_t>> ranges;
+  std::vector<I> video_slot;   // video -> index into `ranges` for the current class, else -1
+  std::vector<I> gt_by_video;  // class-local GT indices sorted by (video, row)
+  std::vector<std::pair<I, I>> ranges;
   // Candidates: predictions on a video that has GT of the class (only they can be TPs).
   std::vector<uint64_t> keys, keys_tmp;  // rank keys (ascending = better)
-  std::vector<int32_t> vals, vals_tmp;   // record index
-  std::vector<int32_t> tb, tb_tmp;       // tie rank (ascending = better among equal keys)
+  std::vector<I> vals, vals_tmp;         // record index
+  std::vector<I> tb, tb_tmp;             // tie rank (ascending = better among equal keys)
   // Other predictions: FPs at every threshold; only their number ahead of each TP matters.
   std::vector<uint64_t> other_key;
-  std::vector<int32_t> other_tb;
-  std::vector<int32_t> mark_of;      // candidate rank -> index among TP candidates, or -1
+  std::vector<I> other_tb;
+  std::vector<I> mark_of;  // candidate rank -> index among TP candidates, or -1
   std::vector<uint64_t> mark_key;
-  std::vector<int32_t> mark_tb;
-  std::vector<int64_t> ahead;        // per TP candidate: number of other predictions ranked above
-  std::vector<int32_t> tp_rank;      // [T, npos]: candidate ranks of the true positives, ascending
-  std::vector<int32_t> tp_count;     // [T]
-  std::vector<uint64_t> taken;       // [words, npos]: bit t of word w = GT taken at threshold 64w + t
+  std::vector<I> mark_tb;
+  std::vector<int64_t> ahead;     // per TP candidate: number of other predictions ranked above
+  std::vector<I> tp_rank;         // [T, npos]: candidate ranks of the true positives, ascending
+  std::vector<I> tp_count;        // [T]
+  std::vector<uint64_t> taken;    // [words, npos]: bit t of word w = GT taken at threshold 64w + t
   std::vector<double> iou;
-  std::vector<int32_t> local;
-  std::vector<int32_t> cand;
+  std::vector<I> local;
+  std::vector<I> cand;
   std::vector<double> mprec, mrec, terms;
 };
 
@@ -228,27 +260,29 @@ inline uint64_t rank_key(double v, bool nan_first) {
 
 // Stable LSD radix sort of (keys, vals, tb) by keys, 8 bits per pass; passes where every key has the
 // same digit are skipped (scores in [0, 1] share their top bytes).
-void radix_sort(Scratch& s) {
+template <typename I>
+void radix_sort(Scratch<I>& s) {
+  using U = std::make_unsigned_t<I>;
   const size_t n = s.keys.size();
   s.keys_tmp.resize(n);
   s.vals_tmp.resize(n);
   s.tb_tmp.resize(n);
-  uint32_t hist[8][256] = {};
+  U hist[8][256] = {};
   for (size_t i = 0; i < n; ++i) {
     const uint64_t k = s.keys[i];
     for (int p = 0; p < 8; ++p) ++hist[p][(k >> (8 * p)) & 255];
   }
   for (int p = 0; p < 8; ++p) {
-    uint32_t* h = hist[p];
+    U* h = hist[p];
     if (h[(s.keys[0] >> (8 * p)) & 255] == n) continue;
-    uint32_t sum = 0;
+    U sum = 0;
     for (int d = 0; d < 256; ++d) {
-      const uint32_t c = h[d];
+      const U c = h[d];
       h[d] = sum;
       sum += c;
     }
     for (size_t i = 0; i < n; ++i) {
-      const uint32_t pos = h[(s.keys[i] >> (8 * p)) & 255]++;
+      const U pos = h[(s.keys[i] >> (8 * p)) & 255]++;
       s.keys_tmp[pos] = s.keys[i];
       s.vals_tmp[pos] = s.vals[i];
       s.tb_tmp[pos] = s.tb[i];
@@ -259,7 +293,8 @@ void radix_sort(Scratch& s) {
   }
 }
 
-void sort_candidates(Scratch& s) {
+template <typename I>
+void sort_candidates(Scratch<I>& s) {
   const size_t n = s.keys.size();
   if (n >= 64) {
     radix_sort(s);
@@ -267,7 +302,7 @@ void sort_candidates(Scratch& s) {
   }
   for (size_t i = 1; i < n; ++i) {  // small: stable insertion sort, same order as the radix sort
     const uint64_t k = s.keys[i];
-    const int32_t v = s.vals[i], t = s.tb[i];
+    const I v = s.vals[i], t = s.tb[i];
     size_t j = i;
     for (; j > 0 && s.keys[j - 1] > k; --j) {
       s.keys[j] = s.keys[j - 1];
@@ -280,10 +315,11 @@ void sort_candidates(Scratch& s) {
   }
 }
 
+template <typename I>
 void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const PredBuckets& preds,
-                   const Csr& gts, Scratch& s, double* ap) {
+                   const Csr& gts, Scratch<I>& s, double* ap) {
   const int64_t T = in.T;
-  const int32_t P = static_cast<int32_t>(preds.offsets[c + 1] - preds.offsets[c]);
+  const I P = static_cast<I>(preds.offsets[c + 1] - preds.offsets[c]);
   const PredRec* recs = preds.recs.data() + preds.offsets[c];
   const int64_t npos = gts.offsets[c + 1] - gts.offsets[c];
   if (P == 0) {
@@ -295,7 +331,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   // Group the class's GT by video, keeping class-GT order inside a video.
   s.gt_by_video.resize(npos);
   std::iota(s.gt_by_video.begin(), s.gt_by_video.end(), 0);
-  std::stable_sort(s.gt_by_video.begin(), s.gt_by_video.end(), [&](int32_t a, int32_t b) {
+  std::stable_sort(s.gt_by_video.begin(), s.gt_by_video.end(), [&](I a, I b) {
     return in.gt_video[grows[a]] < in.gt_video[grows[b]];
   });
   s.ranges.clear();
@@ -303,8 +339,8 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     int64_t v = in.gt_video[grows[s.gt_by_video[k]]];
     int64_t e = k + 1;
     while (e < npos && in.gt_video[grows[s.gt_by_video[e]]] == v) ++e;
-    s.video_slot[v] = static_cast<int32_t>(s.ranges.size());
-    s.ranges.emplace_back(static_cast<int32_t>(k), static_cast<int32_t>(e));
+    s.video_slot[v] = static_cast<I>(s.ranges.size());
+    s.ranges.emplace_back(static_cast<I>(k), static_cast<I>(e));
     k = e;
   }
 
@@ -317,8 +353,8 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   s.other_key.clear();
   s.other_tb.clear();
   const bool later_first = opt.score_ties_later_first && !in.explicit_order;
-  for (int32_t i = 0; i < P; ++i) {
-    const int32_t k = later_first ? P - 1 - i : i;  // feed in tie-rank order: the sort is stable
+  for (I i = 0; i < P; ++i) {
+    const I k = later_first ? P - 1 - i : i;  // feed in tie-rank order: the sort is stable
     const PredRec& r = recs[k];
     const uint64_t key = in.explicit_order ? static_cast<uint64_t>(k) : rank_key(r.score, opt.nan_score_first);
     if (r.video >= 0 && s.video_slot[r.video] >= 0) {
@@ -331,39 +367,39 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     }
   }
   if (!in.explicit_order) sort_candidates(s);
-  const int32_t NC = static_cast<int32_t>(s.keys.size());
+  const I NC = static_cast<I>(s.keys.size());
 
   s.tp_rank.resize(static_cast<size_t>(T * npos));
   s.tp_count.assign(static_cast<size_t>(T), 0);
   const int64_t words = (T + 63) / 64;
   s.taken.assign(static_cast<size_t>(words * npos), 0);
   s.mark_of.assign(static_cast<size_t>(NC), -1);
-  int32_t* tp_rank = s.tp_rank.data();
-  int32_t* tp_count = s.tp_count.data();
+  I* tp_rank = s.tp_rank.data();
+  I* tp_count = s.tp_count.data();
   const bool best = opt.match == MatchRule::kBestIoU;
-  int32_t max_n = 0;
+  I max_n = 0;
   for (const auto& rg : s.ranges) max_n = std::max(max_n, rg.second - rg.first);
   s.iou.resize(max_n);
   s.local.resize(max_n);
   s.cand.resize(max_n);
-  for (int32_t r = 0; r < NC; ++r) {
+  for (I r = 0; r < NC; ++r) {
     const PredRec& pr = recs[s.vals[r]];
-    const int32_t slot = s.video_slot[pr.video];
-    const int32_t b = s.ranges[slot].first, n = s.ranges[slot].second - b;
+    const I slot = s.video_slot[pr.video];
+    const I b = s.ranges[slot].first, n = s.ranges[slot].second - b;
     const double ps = pr.start, pe = pr.end;
-    for (int32_t k = 0; k < n; ++k) {
-      const int32_t j = s.gt_by_video[b + k];
+    for (I k = 0; k < n; ++k) {
+      const I j = s.gt_by_video[b + k];
       const int64_t g = grows[j];
       s.local[k] = j;
       s.iou[k] = opt.discrete ? discrete_iou(ps, pe, in.gt_start[g], in.gt_end[g])
                               : continuous_iou(ps, pe, in.gt_start[g], in.gt_end[g]);
     }
-    for (int32_t k = 0; k < n; ++k) s.cand[k] = k;
+    for (I k = 0; k < n; ++k) s.cand[k] = k;
     if (best && n > 1) {
       // Candidates by tIoU descending, NaN first; equal tIoU by GT row (later first = reversed argsort).
       const double* iou = s.iou.data();
       const bool gt_later_first = opt.candidate_ties_later_first;
-      std::sort(s.cand.begin(), s.cand.begin() + n, [iou, gt_later_first](int32_t x, int32_t y) {
+      std::sort(s.cand.begin(), s.cand.begin() + n, [iou, gt_later_first](I x, I y) {
         const bool nx = is_nan(iou[x]), ny = is_nan(iou[y]);
         if (nx != ny) return nx;
         if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
@@ -381,8 +417,8 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       const uint64_t all = tn == 64 ? ~uint64_t{0} : ((uint64_t{1} << tn) - 1);
       uint64_t* tk = s.taken.data() + w * npos;
       uint64_t undecided = all, hit = 0;
-      for (int32_t k = 0; k < n && undecided; ++k) {
-        const int32_t ci = s.cand[k];
+      for (I k = 0; k < n && undecided; ++k) {
+        const I ci = s.cand[k];
         const double v = s.iou[ci];
         uint64_t pass = 0;
         if (best) {
@@ -390,7 +426,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
         } else {
           for (int t = 0; t < tn; ++t) pass |= static_cast<uint64_t>(v >= in.thr[t0 + t]) << t;
         }
-        const int32_t j = s.local[ci];
+        const I j = s.local[ci];
         const uint64_t free = undecided & ~tk[j];
         const uint64_t take = free & pass;
         tk[j] |= take;
@@ -406,7 +442,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
       }
     }
     if (any) {
-      s.mark_of[r] = static_cast<int32_t>(s.mark_key.size());
+      s.mark_of[r] = static_cast<I>(s.mark_key.size());
       s.mark_key.push_back(s.keys[r]);
       s.mark_tb.push_back(s.tb[r]);
     }
@@ -419,7 +455,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   s.ahead.assign(M + 1, 0);
   if (M > 0) {
     const uint64_t* mk = s.mark_key.data();
-    const int32_t* mt = s.mark_tb.data();
+    const I* mt = s.mark_tb.data();
     for (size_t i = 0; i < s.other_key.size(); ++i) {
       const uint64_t k = s.other_key[i];
       const uint64_t* first = mk;  // branch-free lower_bound on the key
@@ -429,7 +465,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
         len -= half;
       }
       size_t lo = static_cast<size_t>(first - mk) + (*first < k);
-      const int32_t t = s.other_tb[i];
+      const I t = s.other_tb[i];
       while (lo < M && mk[lo] == k && mt[lo] < t) ++lo;  // equal scores: tie rank decides
       ++s.ahead[lo];
     }
@@ -444,13 +480,13 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
   // the official ones in the official order, summed pairwise like np.sum, hence bitwise equal.
   const double npos_d = static_cast<double>(npos);
   for (int64_t t = 0; t < T; ++t) {
-    const int32_t K = tp_count[t];
-    const int32_t* cranks = tp_rank + t * npos;
+    const I K = tp_count[t];
+    const I* cranks = tp_rank + t * npos;
     double result;
     if (opt.ap == APKind::kInterpolated) {
       s.mprec.resize(K + 1);
       s.mrec.resize(K + 1);
-      for (int32_t k = 0; k < K; ++k) {
+      for (I k = 0; k < K; ++k) {
         const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];  // rank among all P
         const double tp = static_cast<double>(k + 1);
         const double fp = static_cast<double>(rank - k);  // FPs ranked before this TP
@@ -458,12 +494,12 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
         s.mprec[k] = tp / (tp + fp);
       }
       s.mprec[K] = 0.0;  // the appended (recall 1, precision 0) point
-      for (int32_t k = K - 1; k >= 0; --k) {
+      for (I k = K - 1; k >= 0; --k) {
         if (s.mprec[k + 1] > s.mprec[k]) s.mprec[k] = s.mprec[k + 1];
       }
       s.terms.resize(K);
       double prev = 0.0;
-      for (int32_t k = 0; k < K; ++k) {
+      for (I k = 0; k < K; ++k) {
         s.terms[k] = (s.mrec[k] - prev) * s.mprec[k];
         prev = s.mrec[k];
       }
@@ -472,7 +508,7 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
     } else {
       // W-TALC: np.sum over all P ranks of precision * tp (zeros at FPs keep numpy's blocking).
       s.terms.assign(static_cast<size_t>(P), 0.0);
-      for (int32_t k = 0; k < K; ++k) {
+      for (I k = 0; k < K; ++k) {
         const int64_t rank = cranks[k] + s.ahead[s.mark_of[cranks[k]]];
         const double tp = static_cast<double>(k + 1);
         const double fp = static_cast<double>(rank - k);
@@ -526,15 +562,18 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
                                              : static_cast<int64_t>(std::thread::hardware_concurrency());
   // A thread only pays off with enough work: on a busy machine a worker can wait milliseconds for a core.
   nthreads = std::max<int64_t>(1, std::min<int64_t>({nthreads, num_classes, 1 + num_pred / 50000}));
+  const VideoMap local_video(gt_video, num_gt, num_pred);
+  std::vector<int64_t> gt_local(static_cast<size_t>(num_gt));
+  for (int64_t i = 0; i < num_gt; ++i) gt_local[i] = local_video(gt_video[i]);
   int64_t bad_row = -1;
   const PredBuckets preds = bucket_predictions(num_pred, order, pred_label, pred_video, pred_start, pred_end,
-                                               pred_score, num_classes, num_videos, nthreads, &bad_row);
+                                               pred_score, num_classes, num_videos, local_video, nthreads, &bad_row);
   if (bad_row >= 0) {
     bad("prediction row " + std::to_string(bad_row) + ": pred_label = " + std::to_string(pred_label[bad_row]) +
         " must be in [-1, " + std::to_string(num_classes) + ") and pred_video = " +
         std::to_string(pred_video[bad_row]) + " in [-1, " + std::to_string(num_videos) + ")");
   }
-  const Inputs in{gt_video, gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
+  const Inputs in{gt_local.data(), gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
 
   // Largest classes first so the last class to finish is a small one.
   std::vector<int64_t> class_order(num_classes);
@@ -542,21 +581,29 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
   std::stable_sort(class_order.begin(), class_order.end(), [&](int64_t a, int64_t b) {
     return preds.offsets[a + 1] - preds.offsets[a] > preds.offsets[b + 1] - preds.offsets[b];
   });
+  // 32-bit class-local indices unless a class has 2**31 - 1 or more predictions or GT rows (the
+  // candidate ranks, tie ranks and GT indices of one class are stored in I).
+  int64_t largest = 0;
+  for (int64_t c = 0; c < num_classes; ++c) {
+    largest = std::max({largest, preds.offsets[c + 1] - preds.offsets[c], gts.offsets[c + 1] - gts.offsets[c]});
+  }
+  const bool wide = options.wide_indices || largest >= INT32_MAX;
 
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
-  auto worker = [&]() {
+  auto work = [&](auto index_type) {
+    using I = decltype(index_type);
     try {
-      Scratch scratch(num_videos);
+      Scratch<I> scratch(local_video.size());
       for (int64_t k; (k = next.fetch_add(1)) < num_classes && !failed.load();) {
-        process_class(in, options, class_order[k], preds, gts, scratch, ap);
+        process_class<I>(in, options, class_order[k], preds, gts, scratch, ap);
       }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();
     }
   };
-  run_parallel(nthreads, [&](int64_t) { worker(); });
+  run_parallel(nthreads, [&](int64_t) { wide ? work(int64_t{}) : work(int32_t{}); });
   if (error) std::rethrow_exception(error);
 }
 

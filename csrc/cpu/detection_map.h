@@ -31,6 +31,8 @@ struct DetectionMapOptions {
   bool nan_score_first = true;
   bool score_ties_later_first = true;
   int num_threads = 0;  // 0 = std::thread::hardware_concurrency()
+  // Tests: use the 64-bit class-local indices that classes with 2**31 or more predictions need.
+  bool wide_indices = false;
 };
 
 // Average precision of every (threshold, class).
@@ -38,7 +40,8 @@ struct DetectionMapOptions {
 // gt_*:   [num_gt] rows; gt_video in [0, num_videos), gt_label in [0, num_classes). Class-GT order
 //         (the tie order of candidate GT and the list order of first-fit) is the row order.
 // pred_*: [num_pred] rows; pred_video in [-1, num_videos) (-1: a video without GT, always an FP),
-//         pred_label in [-1, num_classes) (-1: row ignored).
+//         pred_label in [-1, num_classes) (-1: row ignored). num_videos only bounds the ids: memory
+//         scales with the number of distinct GT videos, so a sparse id space costs nothing.
 // order:  nullptr, or a permutation of [0, num_pred): the predictions of each class are ranked in the
 //         order in which they appear in `order` (lets callers reproduce numpy's own argsort bit for bit).
 // thresholds: [num_thresholds], compared as given (`tiou >= thr` for first-fit; `!(tiou < thr)` for

@@ -361,6 +361,11 @@ void validate(const T* segments, const T* scores, int64_t n) {
       throw std::invalid_argument("segments must have start <= end, got [" + std::to_string(s) + ", " +
                                   std::to_string(e) + "] in row " + std::to_string(i));
     }
+    if (!(e - s <= kNmsMaxLength)) {
+      throw std::invalid_argument("segments must be shorter than 2**1020 (their IoU union would overflow float64), "
+                                  "got [" + std::to_string(s) + ", " + std::to_string(e) + "] in row " +
+                                  std::to_string(i));
+    }
   }
 }
 

@@ -16,6 +16,10 @@ namespace wtal::cpu {
 
 enum class NmsMethod : int { kHard = 0, kGaussian = 1, kLinear = 2 };
 
+// Longest segment (and largest length_eps) accepted: two lengths plus eps and +1 still fit in a float64,
+// so the union in nms_overlap never overflows to inf (which would turn IoU 1 into 0).
+constexpr double kNmsMaxLength = 0x1p1020;
+
 // kIoU:            inter = max(0, min(e) - max(s)), union = (len_i + eps) + (len_j + eps) - inter;
 //                  overlap 0 when union <= 0 (two zero-length segments with eps = 0).
 // kPlusOne:        BaSNet/UM/HAM-Net: inter = max(0, min(e) - max(s) + 1), area = e - s + 1.
@@ -66,7 +70,8 @@ WTAL_HD double nms_weight(NmsMethod method, double overlap, double threshold, bo
 // Runs NMS independently inside each group (groups == nullptr: one group) and writes the kept input
 // indices and their final scores, ordered by group id ascending, then by selection order. Selection is
 // greedy by current score, ties to the lowest input index. keep and kept_scores must hold n entries.
-// Returns the number kept. Throws std::invalid_argument on NaN/inf values or reversed segments.
+// Returns the number kept. Throws std::invalid_argument on NaN/inf values, reversed segments or segments
+// longer than kNmsMaxLength.
 template <typename T>
 int64_t nms(const T* segments, const T* scores, const int64_t* groups, int64_t n, const NmsOptions& options,
             int64_t* keep, double* kept_scores, int num_threads);

@@ -45,6 +45,21 @@ struct Prefix {
   }
 };
 
+// The first NaN/inf of a used row, as std::invalid_argument naming the row and position.
+template <class Value>
+[[noreturn]] void throw_non_finite(const Value& value, int64_t L, int64_t r, bool scaled) {
+  for (int64_t t = 0; t < L; ++t) {
+    const double v = value(t);
+    if (!std::isfinite(v)) {
+      const std::string what = std::isnan(v) ? "NaN" : (v > 0 ? "inf" : "-inf");
+      throw std::invalid_argument("cas contains " + what + (scaled ? " (cas * scale)" : "") + " (row " +
+                                  std::to_string(r) + ", position " + std::to_string(t) +
+                                  "); oic_scores needs finite scores in every row a segment uses");
+    }
+  }
+  throw std::logic_error("oic_scores: non-finite value not found");
+}
+
 }  // namespace
 
 template <typename T, typename TS, typename TO>
@@ -84,27 +99,42 @@ void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS
       const T* x = cas + row_start[r];
       const TS* w = scale ? scale + scale_start[r] : nullptr;
       const int64_t L = row_len[r];
-      bool nan = false;
+      int bits = 0;  // L < 2**bits
+      for (uint64_t n = static_cast<uint64_t>(L); n; n >>= 1) ++bits;
+      // |values| <= limit keeps every partial sum, window sum, mean and BM's left + right below 2**1019;
+      // the one compare also catches NaN and inf
+      const double limit = std::ldexp(1.0, 1018 - bits);
+      bool big = false;
       auto value = [&](int64_t t) {
         const double v = w ? static_cast<double>(x[t * stride]) * static_cast<double>(w[t])
                            : static_cast<double>(x[t * stride]);
-        nan |= std::isnan(v);
+        big |= !(std::fabs(v) <= limit);
         return v;
       };
       P.build(value, L);
-      if (nan) {
+      // Finite values near the top of the float64 range: a window sum p[b] - p[a] could overflow although
+      // the score is finite. Sum the row scaled by 2**-shift (exact) and scale the scores back (exact
+      // unless the score itself is beyond float64).
+      int shift = 0;
+      if (big) {
+        double m = 0.0;
         for (int64_t t = 0; t < L; ++t) {
-          if (std::isnan(value(t))) {
-            throw std::invalid_argument("cas contains NaN (row " + std::to_string(r) + ", position " +
-                                        std::to_string(t) + ")");
-          }
+          const double v = value(t);
+          if (!std::isfinite(v)) throw_non_finite(value, L, r, w != nullptr);
+          m = std::max(m, std::fabs(v));
         }
+        int e = 0;
+        std::frexp(m, &e);  // m < 2**e, so |partial sums| < 2**(e + bits)
+        shift = std::max(1, e + bits - 1018);
+        const double scale_down = std::ldexp(1.0, -shift);
+        P.build([&](int64_t t) { return value(t) * scale_down; }, L);
       }
       for (int64_t j = first[r]; j < first[r + 1]; ++j) {
         const int64_t i = order[j];
-        out[i] = static_cast<TO>(oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
-                                                  ends[i], static_cast<int>(params.variant), params.outer_ratio,
-                                                  params.outer_weight));
+        const double sc = oic_detail::score([&P](int64_t a, int64_t b) { return P.sum(a, b); }, L, starts[i],
+                                            ends[i], static_cast<int>(params.variant), params.outer_ratio,
+                                            params.outer_weight);
+        out[i] = static_cast<TO>(shift ? std::ldexp(sc, shift) : sc);
       }
     }
   });

@@ -13,7 +13,10 @@
 //           if e < L else 0; score = inner - w * (left + right).
 // Sums come from compensated (double-double) prefix sums: a window's sum has ~1e-16 relative error with
 // respect to the window's own magnitude (plus ~1e-32 of the row's), as accurate as a direct float64
-// sum even on long rows or after large values.
+// sum even on long rows or after large values. A row with values above 2**1018 / L (where a window
+// sum or BM's left + right could overflow) is summed scaled by a power of two and the scores scaled
+// back, so its windows keep their means (values below ~1e-290 in such a row lose precision to
+// subnormals).
 #pragma once
 #include <cstdint>
 
@@ -38,8 +41,15 @@ namespace oic_detail {
 
 WTAL_OIC_HD inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 WTAL_OIC_HD inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
-// Python's int() of a float: truncation toward zero.
-WTAL_OIC_HD inline int64_t py_int(double v) { return static_cast<int64_t>(v); }
+// Python's int() of a float: truncation toward zero, saturated at +-2**62. Every window bound is clipped
+// to [0, L] afterwards, so a huge (finite) ratio still gives Python's answer instead of an undefined
+// double -> int64 conversion; +-inf (a product that overflowed) saturates the same way.
+WTAL_OIC_HD inline int64_t py_int(double v) {
+  const double lim = 4611686018427387904.0;  // 2**62
+  if (v >= lim) return int64_t{1} << 62;
+  if (v <= -lim) return -(int64_t{1} << 62);
+  return static_cast<int64_t>(v);
+}
 
 // Score of segment [s, e) of a row of length L; sum(a, b) returns the float64 sum of row[a, b).
 // Shared by the CPU and CUDA kernels so both use the same float64 operations in the same order.
@@ -86,7 +96,7 @@ WTAL_OIC_HD inline double score(const Sum& sum, int64_t L, int64_t s, int64_t e,
 // Row r is the strided sequence cas[row_start[r] + t * stride], t < row_len[r], times
 // scale[scale_start[r] + t] when scale is not null (the product in double: HAM-Net scores s = cas *
 // attention straight from [B, T, C] and [B, T] without packing the rows). Throws std::invalid_argument
-// for a segment outside its row or NaN inside a used row.
+// for a segment outside its row or NaN/inf inside a used row (or a product cas * scale that overflows).
 template <typename T, typename TS, typename TO>
 void oic_scores(const T* cas, const int64_t* row_start, int64_t stride, const TS* scale, const int64_t* scale_start,
                 const int64_t* row_len, int64_t n_rows, const int64_t* rows, const int64_t* starts,

@@ -4,10 +4,21 @@
 #include <algorithm>
 #include <cstdint>
 #include <exception>
+#include <initializer_list>
 #include <thread>
 #include <vector>
 
 namespace wtal::cpu {
+
+// Product of non-negative work counts, saturated at INT64_MAX (a work estimate must not overflow).
+inline int64_t saturating_product(std::initializer_list<int64_t> factors) {
+  int64_t r = 1;
+  for (int64_t f : factors) {
+    if (f <= 0) return 0;
+    if (__builtin_mul_overflow(r, f, &r)) return INT64_MAX;
+  }
+  return r;
+}
 
 // Splits [0, n) into contiguous chunks, one per thread, and calls body(begin, end) on each. Jobs with
 // less than `min_work_per_thread` units of `total_work` per thread run inline, because starting a

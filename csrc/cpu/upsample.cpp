@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -22,16 +23,23 @@ inline int64_t reflect(int64_t i, int64_t L) {
 }  // namespace
 
 int64_t upsampled_length(int64_t L, int64_t scale) {
-  if (L <= 0) return 0;
+  if (scale < 1) throw std::invalid_argument("scale must be >= 1, got " + std::to_string(scale));
+  if (L < 0) throw std::invalid_argument("length must be >= 0, got " + std::to_string(L));
+  if (L == 0) return 0;
   const double step = 1.0 / static_cast<double>(scale);
-  return static_cast<int64_t>(std::ceil(static_cast<double>(L) / step));
+  const double n = std::ceil(static_cast<double>(L) / step);
+  if (!(n <= static_cast<double>(kMaxUpsampledLength))) {
+    throw std::invalid_argument("length * scale = " + std::to_string(L) + " * " + std::to_string(scale) +
+                                " exceeds 2**53 positions (scale too large)");
+  }
+  return static_cast<int64_t>(n);
 }
 
 template <typename T, typename U>
 void upsample_linear(const T* x, const int64_t* lengths, int64_t N, int64_t T_in, int64_t scale, U* y,
                      int64_t W, int64_t* new_lengths, int num_threads) {
   const double step = 1.0 / static_cast<double>(scale);
-  run_parallel(N, N * W, num_threads, [&](int64_t b, int64_t e) {
+  run_parallel(N, saturating_product({N, W}), num_threads, [&](int64_t b, int64_t e) {
     for (int64_t n = b; n < e; ++n) {
       const T* xr = x + n * T_in;
       U* yr = y + n * W;
@@ -66,7 +74,7 @@ template <typename T>
 void gaussian_smooth(const T* x, const int64_t* lengths, int64_t N, int64_t T_in, const double* weights,
                      int64_t radius, T* y, int num_threads) {
   const double* w = weights + radius;  // w[k] for k in [-radius, radius]
-  run_parallel(N, N * T_in * (radius + 1), num_threads, [&](int64_t b, int64_t e) {
+  run_parallel(N, saturating_product({N, T_in, radius + 1}), num_threads, [&](int64_t b, int64_t e) {
     std::vector<double> line, acc;
     for (int64_t n = b; n < e; ++n) {
       const T* xr = x + n * T_in;

@@ -10,8 +10,12 @@
 namespace wtal::cpu {
 
 // len(np.arange(0, L, 1 / scale)): ceil(L / (1 / scale)) in float64, which is L * scale except for a
-// few scales (49 is the smallest) where the rounding of 1 / scale adds one position.
+// few scales (49 is the smallest) where the rounding of 1 / scale adds one position. Needs L >= 0,
+// scale >= 1 and L * scale <= kMaxUpsampledLength (throws std::invalid_argument otherwise).
 int64_t upsampled_length(int64_t L, int64_t scale);
+
+// Positions are computed as i / scale in float64, exact up to 2**53.
+constexpr int64_t kMaxUpsampledLength = int64_t{1} << 53;
 
 // y: [N, W] (W >= upsampled_length(T, scale)); positions at and beyond the row's new length are set
 // to 0. A row of length 1 is constant (interp1d needs two points; constant is the only linear fit).

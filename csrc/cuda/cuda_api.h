@@ -52,7 +52,8 @@ void connected_components_fill(bool is_double, std::uintptr_t signal, std::uintp
 // Scratch bytes for oic_scores on a padded [n_rows, width] cas (row-use marks + prefix sums).
 int64_t oic_scores_temp_bytes(bool is_double, int64_t n_rows, int64_t width);
 // cas: [n_rows, width]; out: [n_segments] in cas's dtype; flag: int64 [1] zeroed by the caller
-// (bit 1 NaN in a used row, 2 length outside [0, width], 4 row index, 8 start/end order, 16 end > length).
+// (bit 1 NaN/inf in a used row, 2 length outside [0, width], 4 row index, 8 start/end order, 16 end > length,
+// 32 a used row holds values or partial sums above 2**1019, whose window sums could overflow).
 void oic_scores(bool is_double, std::uintptr_t cas, int64_t n_rows, int64_t width, std::uintptr_t row_len,
                 std::uintptr_t rows, std::uintptr_t starts, std::uintptr_t ends, int64_t n_segments, int variant,
                 double outer_ratio, double outer_weight, std::uintptr_t out, std::uintptr_t temp, int64_t temp_bytes,

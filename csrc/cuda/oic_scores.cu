@@ -63,23 +63,28 @@ __global__ void prefix_kernel(const T* __restrict__ cas, int64_t R, int64_t W, c
     Acc* P = prefix + r * (W + 1);
     Acc running{};
     if (threadIdx.x == 0) P[0] = running;
-    bool nan_seen = false;
+    bool bad_seen = false, big_seen = false;
     for (int64_t base = 0; base < L; base += kBlock) {
       const int64_t t = base + threadIdx.x;
       T v = T(0);
       if (t < L) {
         v = x[t];
-        nan_seen |= (v != v);
+        bad_seen |= !isfinite(static_cast<double>(v));
       }
       Acc a = to_acc(v);
       Acc total;
       BlockScan(temp).InclusiveScan(a, a, AccPlus(), total);
       __syncthreads();  // temp storage is reused by the next tile
       a = dd_add(running, a);
-      if (t < L) P[t + 1] = a;
+      if (t < L) {
+        P[t + 1] = a;
+        // window sums of such a row could overflow (the CPU kernel rescales it; see cpu/oic_scores.cpp)
+        big_seen |= !(fabs(a.hi) <= 0x1p1019 && fabs(static_cast<double>(v)) <= 0x1p1019);
+      }
       running = dd_add(running, total);
     }
-    if (nan_seen) atomicOr(flag, 1ull);
+    if (bad_seen) atomicOr(flag, 1ull);
+    else if (big_seen) atomicOr(flag, 32ull);
   }
 }
 

@@ -8,21 +8,24 @@ Annotations: the official ``{"database": {id: {"subset", "duration", "annotation
 from __future__ import annotations
 
 import csv
+import io
 import os
 from typing import Sequence
 
-from wtal.data.dataset import I3D_SECONDS_PER_SNIPPET, DatasetError, VideoDataset, check_file
+from wtal.data.dataset import I3D_SECONDS_PER_SNIPPET, DatasetError, VideoDataset, check_file, read_text
 from wtal.data.pervideo import _classes_arg, build_dataset, read_annotation_json
 
 
 def read_video_info_csv(path: str | os.PathLike) -> dict[str, str]:
     """``{video: subset}`` from a BSN ``video_info_new.csv`` (columns ``video``, ``subset``, ...)."""
     path = check_file(path, "video info CSV")
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
+    try:
+        reader = csv.DictReader(io.StringIO(read_text(path, "video info CSV"), newline=""))
         if reader.fieldnames is None or "video" not in reader.fieldnames or "subset" not in reader.fieldnames:
             raise DatasetError(f"{path}: expected columns 'video' and 'subset', got {reader.fieldnames}")
         return {row["video"]: row["subset"] for row in reader}
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: not a valid CSV file ({exc})") from None
 
 
 def load_activitynet(annotation_json: str | os.PathLike, features_dir: str | os.PathLike, *,

@@ -147,6 +147,9 @@ class VideoDataset:
         if len(set(videos)) != V:
             dup = sorted({v for v in videos if list(videos).count(v) > 1})[:5]
             raise DatasetError(f"{origin or name}: duplicate video names {dup}")
+        # The readers check these with the file that holds them; this catches any other source.
+        check_durations(durations, videos, origin or name)
+        check_segments(annotations["t_start"], annotations["t_end"], annotations["video"], videos, origin or name)
         self.name = name
         self.classes = [str(c) for c in classes]
         self.videos = [str(v) for v in videos]
@@ -321,6 +324,74 @@ def multi_hot(label_lists: Sequence[Sequence[str]], classes: Sequence[str], *, o
     return out
 
 
+def read_text(path: str | os.PathLike, what: str = "file") -> str:
+    """The UTF-8 text of a file (a BOM is dropped), or DatasetError naming the file and the bad byte."""
+    path = check_file(path, what)
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DatasetError(f"{path}: {what} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}, "
+                           f"line {line}); re-save it as UTF-8") from None
+
+
+def as_number(value, what: str) -> float:
+    """A JSON/annotation number as float: int, float or a numeric string; bool and the rest raise
+    ValueError naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        return float(value)
+    except (ValueError, OverflowError):
+        raise ValueError(f"{what} must be a number, got {value!r}") from None
+
+
+def check_durations(durations: np.ndarray, videos: Sequence[str], origin: str) -> None:
+    """DatasetError naming ``origin`` and the first video whose duration is not a finite number > 0."""
+    d = np.asarray(durations, dtype=np.float64).reshape(-1)
+    bad = ~(np.isfinite(d) & (d > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"{origin}: video {videos[i]!r} has duration {float(d[i])!r}; durations must be finite "
+                           f"seconds > 0 ({int(bad.sum())} bad in all)")
+
+
+def check_segments(t_start, t_end, video, videos: Sequence[str], origin: str) -> None:
+    """DatasetError naming ``origin``, the video and the row of the first segment that has a NaN/inf
+    boundary or ends before it starts (zero-length segments occur in the real annotations and pass)."""
+    s = np.asarray(t_start, dtype=np.float64)
+    e = np.asarray(t_end, dtype=np.float64)
+    bad = ~(np.isfinite(s) & np.isfinite(e) & (e >= s))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        what = "a non-finite" if not (np.isfinite(s[k]) and np.isfinite(e[k])) else "a reversed"
+        raise DatasetError(f"{origin}: video {videos[int(np.asarray(video)[k])]!r} has {what} segment "
+                           f"[{float(s[k])!r}, {float(e[k])!r}] (annotation row {k})")
+
+
+def check_features(x, origin: str, video: str) -> np.ndarray:
+    """Snippet features as float32 C-contiguous ``[T, D]`` (T, D > 0, every value finite), or
+    DatasetError naming the file (``origin``) and the video."""
+    x = np.asarray(x) if not isinstance(x, np.ndarray) else x
+    if x.dtype.kind not in "iuf":
+        raise DatasetError(f"{origin}: features of video {video!r} have dtype {x.dtype}; expected real numbers "
+                           "(float or int)")
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise DatasetError(f"{origin}: features of video {video!r} have shape {x.shape}, expected [T, D] with "
+                           "T, D > 0")
+    with np.errstate(over="ignore"):  # float64 values beyond float32 become inf and are reported below
+        y = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.isfinite(y).all():
+        t, d = (int(v) for v in np.argwhere(~np.isfinite(y))[0])
+        value = float(x[t, d])
+        extra = "" if not np.isfinite(value) else " (it does not fit float32)"
+        raise DatasetError(f"{origin}: features of video {video!r} contain {value!r} at snippet {t}, column "
+                           f"{d}{extra}; features must be finite")
+    return y
+
+
 def check_file(path: str | os.PathLike, what: str = "file") -> str:
     """Return ``path`` as str, or raise FileNotFoundError naming it."""
     path = os.fspath(path)
@@ -330,4 +401,5 @@ def check_file(path: str | os.PathLike, what: str = "file") -> str:
 
 
 __all__ = ["VideoDataset", "FeatureSource", "ArraySource", "DatasetError", "I3D_SECONDS_PER_SNIPPET",
-           "MODALITIES", "multi_hot", "check_file", "split_streams"]
+           "MODALITIES", "multi_hot", "check_file", "split_streams", "read_text", "as_number", "check_durations",
+           "check_segments", "check_features"]

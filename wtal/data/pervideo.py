@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import glob
 import json
+import math
 import os
 import warnings
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-from numpy.lib import format as npy_format
 
-from wtal.data.dataset import (I3D_SECONDS_PER_SNIPPET, DatasetError, FeatureSource, VideoDataset, check_file,
-                               multi_hot, split_streams)
-from wtal.safe_npy import load_npy
+from wtal.data.dataset import (I3D_SECONDS_PER_SNIPPET, DatasetError, FeatureSource, VideoDataset, as_number,
+                               check_features, check_file, multi_hot, read_text, split_streams)
+from wtal.safe_npy import load_npy, npy_header
 
 JOINT_PATTERNS = ("{split}/{video}.npy", "features/{split}/{video}.npy", "{video}.npy", "features/{video}.npy",
                   "i3d_features/{video}.npy")
@@ -61,11 +61,11 @@ def read_annotation_json(path: str | os.PathLike) -> tuple[dict[str, _VideoRecor
         ``{video: record}`` and the class list from HAM-Net's ``"class-list"`` key (or None).
     """
     path = check_file(path, "annotation file")
+    text = read_text(path, "annotation file")
     try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{path}: not valid JSON ({exc})") from exc
+        obj = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DatasetError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise DatasetError(f"{path}: expected a JSON object")
     db = obj.get("database", obj)
@@ -74,34 +74,60 @@ def read_annotation_json(path: str | os.PathLike) -> tuple[dict[str, _VideoRecor
     class_list = None
     if isinstance(obj.get("class-list"), dict):
         cl = obj["class-list"]
-        class_list = [str(cl[k]) for k in sorted(cl, key=lambda k: int(k))]
+        try:
+            class_list = [str(cl[k]) for k in sorted(cl, key=lambda k: int(k))]
+        except ValueError:
+            raise DatasetError(f"{path}: 'class-list' keys must be class indices, got {sorted(cl)[:3]}") from None
     elif isinstance(obj.get("class-list"), list):
         class_list = [str(c) for c in obj["class-list"]]
     records: dict[str, _VideoRecord] = {}
     for vid, v in db.items():
         if vid in ("class-list", "version", "taxonomy") and "database" not in obj:
             continue
-        if not isinstance(v, dict) or "annotations" not in v:
+        if not isinstance(v, dict) or not isinstance(v.get("annotations"), list):
             raise DatasetError(f"{path}: entry {vid!r} has no 'annotations' list")
-        dur = v.get("duration", v.get("duration_second"))
-        segs = []
-        for a in v["annotations"]:
-            try:
-                s, e = (float(x) for x in a["segment"])
-                segs.append((s, e, str(a["label"])))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise DatasetError(f"{path}: video {vid!r} has a malformed annotation {a!r}") from exc
-        records[str(vid)] = _VideoRecord(str(vid), v.get("subset"), None if dur is None else float(dur), segs)
+        records[str(vid)] = _VideoRecord(str(vid), v.get("subset"), _duration(v, path, vid),
+                                         [_annotation(a, path, vid, k) for k, a in enumerate(v["annotations"])])
     if not records:
         raise DatasetError(f"{path}: no videos")
     return records, class_list
 
 
+def _duration(v: dict, path: str, vid: str) -> float | None:
+    dur = v.get("duration", v.get("duration_second"))
+    if dur is None:
+        return None
+    try:
+        d = as_number(dur, "duration")
+    except ValueError as exc:
+        raise DatasetError(f"{path}: video {vid!r}: {exc}") from None
+    if not (math.isfinite(d) and d > 0):
+        raise DatasetError(f"{path}: video {vid!r} has duration {d!r}; durations must be finite seconds > 0")
+    return d
+
+
+def _annotation(a: Any, path: str, vid: str, k: int) -> tuple[float, float, str]:
+    where = f"{path}: video {vid!r}, annotation {k}"
+    if not isinstance(a, dict) or "segment" not in a or "label" not in a:
+        raise DatasetError(f"{where}: expected {{'label': ..., 'segment': [start, end]}}, got {a!r:.100}")
+    seg = a["segment"]
+    if not isinstance(seg, (list, tuple)) or len(seg) != 2:
+        raise DatasetError(f"{where}: segment must be [start, end], got {seg!r:.100}")
+    try:
+        s, e = (as_number(x, "segment boundary") for x in seg)
+    except ValueError as exc:
+        raise DatasetError(f"{where}: {exc}") from None
+    if not (math.isfinite(s) and math.isfinite(e)):
+        raise DatasetError(f"{where}: segment [{s!r}, {e!r}] has a non-finite boundary")
+    if e < s:
+        raise DatasetError(f"{where}: segment [{s!r}, {e!r}] ends before it starts (reversed)")
+    return s, e, str(a["label"])
+
+
 def read_list(path: str | os.PathLike, what: str = "split file") -> list[str]:
-    """Non-empty stripped lines of a text file (video names, class names)."""
-    path = check_file(path, what)
-    with open(path, encoding="utf-8") as f:
-        items = [ln.strip() for ln in f if ln.strip()]
+    """Non-empty stripped lines of a UTF-8 text file (video names, class names)."""
+    items = [ln.strip() for ln in read_text(path, what).splitlines() if ln.strip()]
+    path = os.fspath(path)
     if not items:
         raise DatasetError(f"{path}: empty {what}")
     return items
@@ -112,48 +138,52 @@ def read_list(path: str | os.PathLike, what: str = "split file") -> list[str]:
 
 
 def npy_shape(path: str) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype from an ``.npy`` header without reading the data."""
+    """Shape and dtype from an ``.npy`` header without reading the data; the header's size is checked
+    against the file, so a truncated feature file is caught when the dataset is built."""
     try:
-        with open(path, "rb") as f:
-            version = npy_format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = npy_format.read_array_header_1_0(f)
-            else:
-                shape, _, dtype = npy_format.read_array_header_2_0(f)
+        h = npy_header(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"missing feature file: {path}") from None
-    except Exception as exc:
-        raise DatasetError(f"{path}: not a valid .npy file ({exc})") from exc
-    return tuple(shape), dtype
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    return h.shape, h.dtype
 
 
 class PerVideoSource(FeatureSource):
     """One ``.npy`` per video (``paths[i] = (joint,)``) or per video and stream (``(rgb, flow)``)."""
 
-    def __init__(self, paths: Sequence[tuple[str, ...]], lengths: Sequence[int], stream_dims: tuple[int, int]):
+    def __init__(self, paths: Sequence[tuple[str, ...]], lengths: Sequence[int], stream_dims: tuple[int, int],
+                 videos: Sequence[str] | None = None):
         self.paths = [tuple(p) for p in paths]
         self.lengths = [int(t) for t in lengths]
         self.stream_dims = stream_dims
+        self.videos = [str(v) for v in videos] if videos is not None else [f"#{i}" for i in range(len(paths))]
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def _read(self, path: str) -> np.ndarray:
-        x = load_npy(path)
-        if x.ndim != 2:
-            raise DatasetError(f"{path}: expected [T, D] features, got shape {x.shape}")
+    def _read(self, i: int, path: str) -> np.ndarray:
+        video = self.videos[i]
+        try:
+            x = load_npy(path)
+        except ValueError as exc:
+            raise DatasetError(f"{exc} (features of video {video!r})") from None
+        x = check_features(x, path, video)
+        if x.shape[0] != self.lengths[i]:
+            raise DatasetError(f"{path}: features of video {video!r} have {x.shape[0]} snippets but the file had "
+                               f"{self.lengths[i]} when the dataset was built (was it replaced?)")
         return x
 
     def load(self, i: int, modality: str) -> np.ndarray:
         p = self.paths[i]
         if len(p) == 1:
-            x = split_streams(self._read(p[0]), modality, self.stream_dims)
+            x = split_streams(self._read(i, p[0]), modality, self.stream_dims)
         elif modality == "rgb":
-            x = self._read(p[0])
+            x = self._read(i, p[0])
         elif modality == "flow":
-            x = self._read(p[1])
+            x = self._read(i, p[1])
         else:
-            x = np.concatenate([self._read(p[0]), self._read(p[1])], axis=1)
+            x = np.concatenate([self._read(i, p[0]), self._read(i, p[1])], axis=1)
         return np.ascontiguousarray(x, dtype=np.float32)
 
     def num_snippets(self, i: int) -> int:
@@ -234,10 +264,13 @@ def resolve_features(base: str, entries: Sequence[tuple[str, str, int]], *, feat
             raise FileNotFoundError(f"missing feature file for video {video!r} ({split}): {absent[0]}")
         shapes = []
         for p in ps:
-            shape, dtype = npy_shape(p)
-            if dtype.hasobject or len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
+            try:
+                shape, dtype = npy_shape(p)
+            except DatasetError as exc:
+                raise DatasetError(f"{exc} (features of video {video!r})") from None
+            if dtype.kind not in "iuf" or len(shape) != 2 or shape[0] == 0 or shape[1] == 0:
                 raise DatasetError(f"{p}: features of video {video!r} have shape {shape} and dtype {dtype}, "
-                                   "expected a numeric [T, D] array with T > 0")
+                                   "expected a real-valued (float or int) [T, D] array with T, D > 0")
             shapes.append(shape)
         if len(shapes) == 2 and shapes[0][0] != shapes[1][0]:
             raise DatasetError(f"{ps[0]} has {shapes[0][0]} snippets but {ps[1]} has {shapes[1][0]} "
@@ -300,7 +333,7 @@ def build_dataset(*, name: str, records: Mapping[str, _VideoRecord], entries: Se
     return VideoDataset(
         name=name, classes=list(classes), videos=videos, subsets=subsets, labels=labels,
         durations=np.asarray(durations, dtype=np.float64),
-        source=PerVideoSource(paths, lengths, dims), joint_dim=D,
+        source=PerVideoSource(paths, lengths, dims, videos), joint_dim=D,
         annotations={"video": ann_video, "t_start": t0, "t_end": t1, "label": lab},
         seconds_per_snippet=seconds_per_snippet, modality=modality, stream_dims=dims,
         train_subset=train_subset, test_subset=test_subset, origin=ann_path)

@@ -13,8 +13,8 @@ import os
 
 import numpy as np
 
-from wtal.data.dataset import (I3D_SECONDS_PER_SNIPPET, ArraySource, DatasetError, VideoDataset, check_file,
-                               multi_hot)
+from wtal.data.dataset import (I3D_SECONDS_PER_SNIPPET, ArraySource, DatasetError, VideoDataset, as_number,
+                               check_durations, check_features, check_file, check_segments, multi_hot)
 from wtal.data.pervideo import _majority
 from wtal.safe_npy import load_npy, to_str
 
@@ -74,19 +74,22 @@ def load_wtalc(root: str | os.PathLike, name: str = "Thumos14reduced", *, featur
     classes = sorted(classes)
     subsets = [to_str(s) for s in _vector(path["subset"])]
     segments = _vector(path["segments"])
-    inst_labels = [[to_str(x) for x in row] for row in _vector(path["labels"])]
+    inst_labels = _label_rows(path["labels"], videos)
     dur = load_npy(path["duration"])
     if dur.ndim == 2 and dur.shape[1] == 1:
         dur = dur[:, 0]
     if dur.ndim != 1:
         raise DatasetError(f"{path['duration']}: expected shape (V,) or (V, 1), got {dur.shape}")
+    if dur.dtype.kind not in "iuf":
+        raise DatasetError(f"{path['duration']}: durations must be real numbers, got dtype {dur.dtype}")
     durations = dur.astype(np.float64)
     for key, n in (("subset", len(subsets)), ("segments", len(segments)), ("labels", len(inst_labels)),
                    ("duration", len(durations))):
         if n != V:
             raise DatasetError(f"{path[key]}: {n} entries but videoname.npy has {V} videos")
+    check_durations(durations, videos, path["duration"])
     if os.path.isfile(path["labels_all"]):
-        video_labels = [[to_str(x) for x in row] for row in _vector(path["labels_all"])]
+        video_labels = _label_rows(path["labels_all"], videos)
         if len(video_labels) != V:
             raise DatasetError(f"{path['labels_all']}: {len(video_labels)} entries but videoname.npy has {V}")
         labels = multi_hot(video_labels, classes, origin=path["labels_all"], videos=videos)
@@ -95,20 +98,25 @@ def load_wtalc(root: str | os.PathLike, name: str = "Thumos14reduced", *, featur
     class_index = {c: k for k, c in enumerate(classes)}
     ann_video, t0, t1, lab = [], [], [], []
     for i in range(V):
-        segs = list(segments[i])
+        segs = _sequence(segments[i], path["segments"], videos[i], "a list of [t_start, t_end] segments")
         if len(segs) != len(inst_labels[i]):
             raise DatasetError(f"{path['segments']}: video {videos[i]!r} has {len(segs)} segments but "
                                f"labels.npy lists {len(inst_labels[i])} labels")
         for seg, l in zip(segs, inst_labels[i]):
             if l not in class_index:
                 raise DatasetError(f"{path['labels']}: unknown class {l!r} for video {videos[i]!r}")
-            if len(seg) != 2:
-                raise DatasetError(f"{path['segments']}: video {videos[i]!r} has a segment {seg!r}, "
-                                   "expected [t_start, t_end]")
+            seg = _sequence(seg, path["segments"], videos[i], "[t_start, t_end]")
+            try:
+                if len(seg) != 2:
+                    raise ValueError(f"a segment must be [t_start, t_end], got {seg!r:.80}")
+                a, b = (as_number(x, "segment boundary") for x in seg)
+            except ValueError as exc:
+                raise DatasetError(f"{path['segments']}: video {videos[i]!r}: {exc}") from None
             ann_video.append(i)
-            t0.append(float(seg[0]))
-            t1.append(float(seg[1]))
+            t0.append(a)
+            t1.append(b)
             lab.append(class_index[l])
+    check_segments(t0, t1, ann_video, videos, path["segments"])
 
     feats = load_npy(feat_path)
     if feats.dtype != object:
@@ -121,19 +129,16 @@ def load_wtalc(root: str | os.PathLike, name: str = "Thumos14reduced", *, featur
     if len(arrays) != V:
         raise DatasetError(f"{feat_path}: {len(arrays)} feature arrays but {path['videoname']} lists {V} videos")
     for i, x in enumerate(arrays):
-        x = np.asarray(x)
-        if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0 or x.dtype.hasobject:
-            raise DatasetError(f"{feat_path}: features of video {videos[i]!r} (#{i}) have shape {x.shape}, "
-                               "expected [T, D] with T > 0")
-        arrays[i] = x
+        if not isinstance(x, np.ndarray):
+            raise DatasetError(f"{feat_path}: features of video {videos[i]!r} (#{i}) are a {type(x).__name__}, "
+                               "expected a [T, D] array")
+        # float32 once, at load time, instead of on every access; NaN/inf/complex are refused here
+        arrays[i] = check_features(x, feat_path, videos[i])
     D = _majority([x.shape[1] for x in arrays]) if arrays else None
     for i, x in enumerate(arrays):
         if x.shape[1] != D:
             raise DatasetError(f"{feat_path}: features of video {videos[i]!r} (#{i}) have dim {x.shape[1]}, "
                                f"expected {D} like the other videos")
-        if x.dtype != np.float32:
-            x = x.astype(np.float32)  # once, at load time, instead of on every access
-        arrays[i] = x
     if D is None:
         raise DatasetError(f"{feat_path}: no videos")
     if not subsets:
@@ -152,6 +157,18 @@ def load_wtalc(root: str | os.PathLike, name: str = "Thumos14reduced", *, featur
         seconds_per_snippet=seconds_per_snippet, modality=modality, stream_dims=_streams(D, stream_dims),
         train_subset=train_subset, test_subset=test_subset,
         ambiguous_file=amb if os.path.isfile(amb) else None, origin=feat_path)
+
+
+def _sequence(x, path: str, video: str, what: str) -> list:
+    if isinstance(x, (str, bytes)) or not isinstance(x, (list, tuple, np.ndarray)):
+        raise DatasetError(f"{path}: video {video!r}: expected {what}, got {type(x).__name__} {x!r:.80}")
+    return list(x)
+
+
+def _label_rows(path: str, videos: list[str]) -> list[list[str]]:
+    rows = _vector(path)
+    return [[to_str(x) for x in _sequence(row, path, videos[i] if i < len(videos) else f"#{i}",
+                                          "a list of class names")] for i, row in enumerate(rows)]
 
 
 def _vector(path: str) -> np.ndarray:

@@ -9,6 +9,7 @@ mean over every class that has ground truth (a class without predictions counts 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping
 
@@ -486,12 +487,29 @@ def _filter_ambiguous(ambiguous: Any, videos: list, pvid: np.ndarray, ps: np.nda
 
         ambiguous = _io.load_ambiguous(ambiguous)
     amb = _raw_columns(ambiguous, _AMBIGUOUS_COLUMNS, "ambiguous")
-    a_s = np.round(_float_column(amb["t_start"], "ambiguous['t_start']") * f)
-    a_e = np.round(_float_column(amb["t_end"], "ambiguous['t_end']") * f)
-    if len(a_s) == 0:
+    t0 = _float_column(amb["t_start"], "ambiguous['t_start']")
+    t1 = _float_column(amb["t_end"], "ambiguous['t_end']")
+    if len(t0) == 0:
         return plab
-    index = {v: i for i, v in enumerate(videos)}
+    # Entries that can never match are an error (NaN times, ids of the other kind) or a warning
+    # (empty after rounding), never a silent no-op.
+    for a, nm in ((t0, "ambiguous['t_start']"), (t1, "ambiguous['t_end']")):
+        if np.isnan(a).any():
+            i = int(np.flatnonzero(np.isnan(a))[0])
+            raise ValueError(f"{nm} contains NaN at row {i} ({int(np.isnan(a).sum())} such row(s)); such an "
+                             "ambiguous segment can never match a prediction")
     kind = "int" if videos and isinstance(videos[0], int) else "str"
+    akind = _key_kind(np.asarray(amb["video"]), "ambiguous['video']")
+    if akind != kind:
+        raise TypeError(f"ambiguous['video'] holds {akind} values but ground_truth['video'] holds {kind} values; "
+                        "use the same kind (no ambiguous segment could match)")
+    a_s, a_e = np.round(t0 * f), np.round(t1 * f)
+    empty = ~(a_s < a_e)
+    if empty.any():
+        warnings.warn(f"ambiguous: {int(empty.sum())} of {len(a_s)} segment(s) are empty or reversed after rounding "
+                      f"to snippets (first at row {int(np.flatnonzero(empty)[0])}) and match no prediction",
+                      stacklevel=3)
+    index = {v: i for i, v in enumerate(videos)}
     avid = np.array([index.get(v, -1) for v in _normalise_keys(amb["video"], kind)], dtype=np.int64)
     perm = np.argsort(pvid, kind="stable")
     sv = pvid[perm]

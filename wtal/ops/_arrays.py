@@ -66,9 +66,16 @@ def float_array(x: Any, name: str, *, ndim: int | None = None, dtype: Any = None
     return np.ascontiguousarray(a)
 
 
+INT64_MAX = (1 << 63) - 1
+
+
 def int_array(x: Any, name: str, *, ndim: int | None = None, min_value: int | None = None,
               dtype: Any = np.int64) -> np.ndarray:
-    """Validate an integer array (bool is refused) and return it C-contiguous as ``dtype``."""
+    """Validate an integer array (bool is refused) and return it C-contiguous as ``dtype``.
+
+    Values that ``dtype`` cannot hold (a uint64 ``>= 2**63`` for int64) are a ValueError instead of
+    wrapping around to negative numbers.
+    """
     a = to_numpy(x, name)
     if a.dtype not in INT_DTYPES:
         raise TypeError(f"{name} must be an integer array, got {a.dtype}")
@@ -76,15 +83,29 @@ def int_array(x: Any, name: str, *, ndim: int | None = None, min_value: int | No
         raise ValueError(f"{name} must be {ndim}-D, got shape {_shape(a)}")
     if min_value is not None and a.size and int(a.min()) < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got minimum {int(a.min())}")
+    if a.size and not np.can_cast(a.dtype, dtype) and int(a.max()) > int(np.iinfo(dtype).max):
+        raise ValueError(f"{name} holds {int(a.max())}, which does not fit {np.dtype(dtype)} "
+                         f"(max {np.iinfo(dtype).max})")
     return np.ascontiguousarray(a.astype(dtype, copy=False))
 
 
-def check_positive_int(v: Any, name: str, minimum: int = 1) -> int:
+def check_positive_int(v: Any, name: str, minimum: int = 1, maximum: int = INT64_MAX) -> int:
+    """``v`` as an int in ``[minimum, maximum]`` (default: what the kernels' int64 can hold)."""
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
     if int(v) < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {int(v)}")
+    if int(v) > maximum:
+        bound = "2**63 - 1" if maximum == INT64_MAX else str(maximum)
+        raise ValueError(f"{name} must be <= {bound}, got {int(v)}")
     return int(v)
+
+
+def require_array(x: Any, name: str) -> None:
+    """TypeError naming ``x`` unless it is a numpy array, a torch tensor, a list or a tuple (for ops
+    that dispatch on the kind before converting)."""
+    if not (isinstance(x, (np.ndarray, list, tuple)) or is_torch(x)):
+        raise TypeError(f"{name} must be a numpy array or torch tensor, got {type(x).__name__}")
 
 
 def check_float(v: Any, name: str, *, lo: float | None = None, hi: float | None = None,

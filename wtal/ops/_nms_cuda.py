@@ -96,12 +96,15 @@ def _run(segs, sc, groups, out_dtype, options: dict) -> tuple[Any, Any]:
     valid = torch.zeros(n, dtype=torch.uint8, device=device)
     _launch(segs, sc, order, sorted_groups, options, scratch, alive, keep_buf, score_buf, valid)
 
+    from wtal.ops.nms import MAX_SEGMENT_LENGTH
+
     finite_sc = torch.isfinite(sc)
     finite_seg = torch.isfinite(segs).all(dim=1)
     reversed_seg = segs[:, 1] < segs[:, 0]
+    long_seg = (segs[:, 1].to(torch.float64) - segs[:, 0]) > MAX_SEGMENT_LENGTH
     counts = torch.stack([valid.sum(dtype=torch.int64), (~finite_sc).sum(), (~finite_seg).sum(),
-                          reversed_seg.sum()]).tolist()  # the one synchronisation
-    k, bad_scores, bad_segs, bad_order = counts
+                          reversed_seg.sum(), long_seg.sum()]).tolist()  # the one synchronisation
+    k, bad_scores, bad_segs, bad_order, bad_length = counts
     if bad_scores:
         i = int(torch.nonzero(~finite_sc)[0])
         raise ValueError(f"scores must be finite, got {float(sc[i])} at index {i}")
@@ -112,6 +115,10 @@ def _run(segs, sc, groups, out_dtype, options: dict) -> tuple[Any, Any]:
         i = int(torch.nonzero(reversed_seg)[0])
         raise ValueError(f"segments must have start <= end, got {segs[i].tolist()} in row {i} "
                          f"(reversed segments are not valid proposals)")
+    if bad_length:
+        i = int(torch.nonzero(long_seg)[0])
+        raise ValueError(f"segments must be shorter than 2**1020, got {segs[i].tolist()} in row {i} "
+                         "(the IoU union of such segments overflows float64)")
 
     # Each group's selections are a prefix of its sorted range, so the valid slots in position order are
     # the output; a stable sort on the flag lists them first (deterministic, no second synchronisation).

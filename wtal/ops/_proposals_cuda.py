@@ -160,7 +160,11 @@ def oic_scores_cuda(cas: torch.Tensor, lengths: Any, rows: Any, starts: Any, end
     if f & 16:
         raise ValueError("ends must be <= lengths[rows]")
     if f & 1:
-        raise ValueError("cas contains NaN inside a row used by a segment")
+        raise ValueError("cas contains NaN or inf inside a row used by a segment; oic_scores needs finite scores")
+    if f & 32:
+        raise ValueError("cas holds values or partial sums above 2**1019 (~5e306) in a row used by a segment, whose "
+                         "window sums could overflow float64; the CUDA kernel does not rescale such rows: call "
+                         "oic_scores on a CPU copy (it does)")
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from wtal._ext import _C
-from wtal.ops._arrays import check_choice, check_positive_int, float_array
+from wtal.ops._arrays import check_choice, check_positive_int, float_array, require_array
 from wtal.ops.topk_pool import _numpy_lengths
 
 __all__ = ["hybrid_attention_pool"]
@@ -66,6 +66,8 @@ def hybrid_attention_pool(cas: Any, attention: Any, *, gamma: float, ratio: int,
     if not isinstance(include_min, (bool, np.bool_)):
         raise TypeError(f"include_min must be a bool, got {type(include_min).__name__}")
     mode = _THRESHOLD_MODES[check_choice(threshold, "threshold", tuple(_THRESHOLD_MODES))]
+    require_array(cas, "cas")
+    require_array(attention, "attention")
     if not isinstance(cas, (np.ndarray, list, tuple)):
         from wtal.ops import _torch_pool
 

@@ -72,6 +72,10 @@ NMS_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Longest segment accepted (csrc/cpu/nms.h kNmsMaxLength): two lengths plus length_eps still fit a
+#: float64, so the IoU union never overflows to inf (which would turn an IoU of 1 into 0).
+MAX_SEGMENT_LENGTH = 2.0 ** 1020
+
 _NMS_KEYWORDS = ("iou_threshold", "method", "sigma", "min_score", "max_num", "overlap", "suppress_equal",
                  "always_keep_top", "length_eps")
 
@@ -146,7 +150,8 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
 
     Raises:
         ValueError: shapes disagree, NaN/inf in ``segments`` or ``scores``, a reversed segment
-            (``end < start``), or an argument out of range; the message names the argument.
+            (``end < start``), a segment longer than :data:`MAX_SEGMENT_LENGTH` (``2**1020``), group ids
+            that do not fit int64, or an argument out of range; the message names the argument.
         TypeError: non-float ``segments``/``scores``, non-integer ``groups``, non-bool flags.
     """
     check_choice(method, "method", tuple(METHODS))
@@ -162,7 +167,7 @@ def nms(segments: Any, scores: Any, *, iou_threshold: float, method: str = "hard
     for flag, name in ((suppress_equal, "suppress_equal"), (always_keep_top, "always_keep_top")):
         if not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-    length_eps = check_float(length_eps, "length_eps", lo=0.0)
+    length_eps = check_float(length_eps, "length_eps", lo=0.0, hi=MAX_SEGMENT_LENGTH)
     if length_eps != 0.0 and overlap != "iou":
         raise ValueError(f"length_eps applies to overlap='iou' only, got overlap={overlap!r}")
     check_choice(kept_order, "kept_order", ("selection", "score"))
@@ -229,5 +234,11 @@ def check_segments_scores(segs: np.ndarray, sc: np.ndarray) -> None:
         bad = int(np.flatnonzero(rev)[0])
         raise ValueError(f"segments must have start <= end, got {segs[bad].tolist()} in row {bad} "
                          f"(reversed segments are not valid proposals)")
+    with np.errstate(over="ignore"):
+        long_ = (segs[:, 1].astype(np.float64) - segs[:, 0]) > MAX_SEGMENT_LENGTH
+    if long_.any():
+        bad = int(np.flatnonzero(long_)[0])
+        raise ValueError(f"segments must be shorter than 2**1020, got {segs[bad].tolist()} in row {bad} "
+                         "(the IoU union of such segments overflows float64)")
 
 

@@ -87,7 +87,10 @@ def oic_scores(cas: Any, lengths: Any, rows: Any, starts: Any, ends: Any, *, var
 
     Raises:
         ValueError: shapes that disagree, a segment outside its row, reversed/empty segments,
-            ``lengths`` outside ``[0, T]``, NaN inside a used row of ``cas``, bad ``variant``.
+            ``lengths`` outside ``[0, T]``, NaN or inf inside a used row of ``cas`` (named by row and
+            position), a non-finite or negative ``outer_ratio``, bad ``variant``. Finite values up to
+            float64's maximum are fine: a row whose window sums could overflow is summed scaled by a
+            power of two on the CPU (the CUDA kernel raises a ValueError for such rows instead).
         TypeError: non-float ``cas`` or non-integer ``lengths``/``rows``/``starts``/``ends``.
     """
     check_choice(variant, "variant", OIC_VARIANTS)

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from wtal._ext import _C
-from wtal.ops._arrays import check_positive_int, float_array, int_array
+from wtal.ops._arrays import check_positive_int, float_array, int_array, require_array
 
 __all__ = ["topk_pool"]
 
@@ -55,6 +55,7 @@ def topk_pool(x: Any, *, k: int | None = None, ratio: int | None = None, lengths
     (a synchronisation; pass ``lengths=None`` for full-length batches to avoid it).
     """
     kk, rr = _k_ratio(k, ratio)
+    require_array(x, "x")
     if not isinstance(x, (np.ndarray, list, tuple)):
         from wtal.ops import _torch_pool
 

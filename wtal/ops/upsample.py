@@ -16,21 +16,52 @@ from wtal._ext import _C
 from wtal.ops._arrays import check_float, check_positive_int, float_array, int_array, like_input
 from wtal.ops._device import is_torch
 
-__all__ = ["upsample_linear", "gaussian_smooth", "upsampled_length", "gaussian_weights"]
+__all__ = ["upsample_linear", "gaussian_smooth", "upsampled_length", "gaussian_weights", "MAX_GAUSSIAN_RADIUS"]
 
 
 def upsampled_length(length: int, scale: int) -> int:
     """``len(np.arange(0, length, 1 / scale))``: ``length * scale`` except for rare scales (49 is the
-    smallest) where the float64 rounding of ``1 / scale`` adds one position."""
-    return int(_C.upsampled_length(int(length), int(scale)))
+    smallest) where the float64 rounding of ``1 / scale`` adds one position.
+
+    Raises:
+        ValueError: ``length < 0``, ``scale < 1``, or ``length * scale > 2**53`` (positions are float64).
+        TypeError: a non-integer ``length`` or ``scale``.
+    """
+    length = check_positive_int(length, "length", minimum=0)
+    scale = check_positive_int(scale, "scale")
+    return int(_C.upsampled_length(length, scale))
+
+
+#: Largest Gaussian kernel radius accepted (``int(truncate * sigma + 0.5)``): 2**24 taps already far
+#: exceed any score sequence, and a larger radius would only allocate.
+MAX_GAUSSIAN_RADIUS = 1 << 24
 
 
 def gaussian_weights(sigma: float, truncate: float = 4.0) -> np.ndarray:
     """scipy's ``_gaussian_kernel1d(sigma, 0, int(truncate * sigma + 0.5))``, computed the same way so
-    the weights are bit-identical: ``[2 * radius + 1]`` float64, symmetric, summing to 1."""
-    sd = float(sigma)
-    radius = int(truncate * sd + 0.5)
+    the weights are bit-identical: ``[2 * radius + 1]`` float64, symmetric, summing to 1.
+
+    A radius of 0 gives ``[1.0]`` (what scipy computes whenever ``sigma**2`` does not underflow; scipy
+    itself returns NaN for ``sigma`` below ~1e-154).
+
+    Raises:
+        ValueError: ``sigma`` not finite and > 0, ``truncate`` not finite and >= 0, a radius above
+            :data:`MAX_GAUSSIAN_RADIUS`, or a radius >= 1 with ``sigma**2`` underflowing to 0.
+    """
+    sd = check_float(sigma, "sigma")
+    if not sd > 0:
+        raise ValueError(f"sigma must be > 0, got {sd}")
+    truncate = check_float(truncate, "truncate", lo=0.0)
+    r = truncate * sd + 0.5
+    if not r < MAX_GAUSSIAN_RADIUS + 1:
+        raise ValueError(f"truncate * sigma = {truncate * sd:g} gives a kernel radius above {MAX_GAUSSIAN_RADIUS} "
+                         f"(sigma={sd:g}, truncate={truncate:g})")
+    radius = int(r)
+    if radius == 0:
+        return np.ones(1, dtype=np.float64)
     sigma2 = sd * sd
+    if sigma2 == 0.0:
+        raise ValueError(f"sigma={sd:g} is too small for truncate={truncate:g}: sigma**2 underflows to 0")
     x = np.arange(-radius, radius + 1)
     phi_x = np.exp(-0.5 / sigma2 * x ** 2)
     phi_x = phi_x / phi_x.sum()
@@ -99,7 +130,8 @@ def upsample_linear(x: Any, lengths: Any, scale: int, *, dtype: Any = None) -> t
         interp1d on the integer grid could change a value by one rounding).
 
     Raises:
-        ValueError: ``scale < 1``, ``lengths`` outside ``[0, T]`` or of the wrong size, NaN in a row.
+        ValueError: ``scale < 1``, an output ``[N, upsampled_length(T, scale)]`` beyond 2**53 positions or
+            too large to allocate, ``lengths`` outside ``[0, T]`` or of the wrong size, NaN in a row.
         TypeError: non-float ``x``, non-integer ``scale`` or ``lengths``, bad ``dtype``.
     """
     scale = check_positive_int(scale, "scale")
@@ -130,13 +162,10 @@ def gaussian_smooth(x: Any, lengths: Any, sigma: float, *, truncate: float = 4.0
         float64 in scipy's order; the padded tail ``x[n, L:]`` is copied unchanged.
 
     Raises:
-        ValueError: ``sigma <= 0``, ``lengths`` outside ``[0, T]``, NaN in a row.
+        ValueError: ``sigma <= 0`` or a kernel radius ``int(truncate * sigma + 0.5)`` above
+            :data:`MAX_GAUSSIAN_RADIUS`, ``lengths`` outside ``[0, T]``, NaN in a row.
         TypeError: non-float ``x`` or non-integer ``lengths``.
     """
-    sigma = check_float(sigma, "sigma")
-    if sigma <= 0:
-        raise ValueError(f"sigma must be > 0, got {sigma}")
-    truncate = check_float(truncate, "truncate", lo=0.0)
     weights = gaussian_weights(sigma, truncate)
     if is_torch(x) and x.device.type == "cuda":
         from wtal.ops._proposals_cuda import gaussian_smooth_cuda
