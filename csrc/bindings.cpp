@@ -63,4 +63,5 @@ PYBIND11_MODULE(_C, m) {
   wtal::bind::bind_topk_pool(m);
   wtal::bind::bind_hybrid_attention_pool(m);
   wtal::bind::bind_finite(m);
+  wtal::bind::bind_feature_lcs(m);
 }
