@@ -70,24 +70,21 @@ def assert_all_equal(want, features, lengths, video, a_start, a_end, b_start, b_
 # ---------------------------------------------------------------------------------------------
 # Builders.
 
-def change_point_batch(lengths, D, seed, dtype=np.float32, kind="ahlm"):
-    """A padded batch of phase-structured features and the pairs AHLM's refinement compares.
+def change_point_batch(lengths, D, seed, dtype=np.float32):
+    """A padded batch of phase-structured features and its change points.
 
     Each video is cut into phases of 8-24 snippets (change points c_0 = 0 < c_1 < ... < c_K = L). A
     phase keeps the previous phase's mean with probability 0.4 (a redundant change point), else mixes it
     with a fresh one (correlation U(0, 0.95)); a snippet is the phase mean plus N(0, s^2) noise with
     s = U(0.33, 1.22) per phase times U(0.75, 1.25) per snippet, so same-phase cosines spread over about
-    [0.35, 0.95] around 0.65.
-
-    kind "ahlm": for consecutive change points A < B < C, x = [A, C), y = [B, C) (l_AC, l_BC); "adjacent":
-    x = [A, B), y = [B, C). Only the valid rows are written (the padding pages of np.zeros stay untouched).
-    Returns features [N, T, D], lengths [N], video, a_start, a_end, b_start, b_end [P].
+    [0.35, 0.95] around 0.65. Only the valid rows are written (the padding pages of np.zeros stay
+    untouched). Returns features [N, T, D], lengths [N] and the list of each video's change points.
     """
     rng = np.random.default_rng(seed)
     lengths = np.asarray(lengths, dtype=np.int64)
     N, T = len(lengths), int(lengths.max())
     features = np.zeros((N, T, D), dtype=dtype)
-    cols = [[] for _ in range(5)]
+    change_points = []
     for v, L in enumerate(lengths):
         cps = [0]
         while cps[-1] + 8 < L:
@@ -96,6 +93,7 @@ def change_point_batch(lengths, D, seed, dtype=np.float32, kind="ahlm"):
                 break
             cps.append(nxt)
         cps.append(int(L))
+        change_points.append(cps)
         x = features[v, :L]
         x[:] = rng.standard_normal((int(L), D), dtype=np.float32)
         mean = rng.standard_normal(D, dtype=np.float32)
@@ -107,12 +105,24 @@ def change_point_batch(lengths, D, seed, dtype=np.float32, kind="ahlm"):
             seg = x[cps[k]:cps[k + 1]]
             seg *= (rng.uniform(0.33, 1.22) * rng.uniform(0.75, 1.25, size=(len(seg), 1))).astype(dtype)
             seg += mean
-        for k in range(len(cps) - 2):
-            A, B, C = cps[k], cps[k + 1], cps[k + 2]
-            x_range = (A, C) if kind == "ahlm" else (A, B)
-            for col, val in zip(cols, (v, *x_range, B, C)):
+    return features, lengths, change_points
+
+
+def change_point_pairs(change_points, kind="ahlm"):
+    """video, a_start, a_end, b_start, b_end [P] for consecutive change points A < B < C of each video:
+    kind "ahlm": x = [A, C), y = [B, C) (the paper's l_AC, l_BC); "adjacent": x = [A, B), y = [B, C)."""
+    cols = [[] for _ in range(5)]
+    for v, cps in enumerate(change_points):
+        for A, B, C in zip(cps, cps[1:], cps[2:]):
+            for col, val in zip(cols, (v, A, C if kind == "ahlm" else B, B, C)):
                 col.append(val)
-    return (features, lengths, *(np.array(c, dtype=np.int64) for c in cols))
+    return tuple(np.array(c, dtype=np.int64) for c in cols)
+
+
+def change_point_case(lengths, D, seed, dtype=np.float32, kind="ahlm"):
+    """(features, lengths, video, a_start, a_end, b_start, b_end) of change_point_batch and its pairs."""
+    features, lengths, cps = change_point_batch(lengths, D, seed, dtype)
+    return (features, lengths, *change_point_pairs(cps, kind))
 
 
 @st.composite
@@ -250,7 +260,7 @@ def test_hand_computed_lcs():
 def test_full_width_change_point_batch(dtype):
     # D = 2048 and AHLM-shaped pairs (the benchmark's batch, three short videos), both pair kinds.
     for kind in ("ahlm", "adjacent"):
-        batch = change_point_batch([45, 70, 9], 2048, seed=3, dtype=dtype, kind=kind)
+        batch = change_point_case([45, 70, 9], 2048, seed=3, dtype=dtype, kind=kind)
         gaps = []
         want = reference_lcs(*batch, 0.65, gaps=gaps)
         assert min(gaps) > 1e-9
@@ -311,7 +321,7 @@ def test_extreme_magnitudes_equal_rescaled(dtype, exps):
 
 
 def test_threads_and_pair_order_do_not_change_results():
-    batch = change_point_batch([60, 33, 120, 8], 40, seed=2, kind="adjacent")
+    batch = change_point_case([60, 33, 120, 8], 40, seed=2, kind="adjacent")
     feats, lengths, *pairs = batch
     ref = feature_lcs(*batch)
     for nt in (1, 2, 3, 8):
@@ -329,7 +339,7 @@ def test_empty_inputs():
 
 def test_torch_and_non_contiguous():
     torch = pytest.importorskip("torch")
-    feats, lengths, *pairs = change_point_batch([30, 41], 16, seed=4, kind="adjacent")
+    feats, lengths, *pairs = change_point_case([30, 41], 16, seed=4, kind="adjacent")
     want = reference_lcs(feats, lengths, *pairs, 0.65)
     wide = np.zeros((2, 41, 32), np.float32)
     wide[:, :, ::2] = feats

@@ -22,28 +22,40 @@
 #define WTAL_LCS_X86 0
 #endif
 
+#if defined(__GNUC__) || defined(__clang__)
+#define WTAL_LCS_PREFETCH(p) __builtin_prefetch((p), 0, 2)
+#else
+#define WTAL_LCS_PREFETCH(p) ((void)(p))
+#endif
+
 namespace wtal::cpu {
 namespace {
 
-constexpr int kTile = 4;        // register tile: kTile x kTile cells
+constexpr int kMaxTile = 4;     // register tiles are at most kMaxTile x kMaxTile cells
 constexpr int64_t kStrip = 64;  // rows of the outer range whose matches are held at once
 
 // One instruction set's tiles (feature_lcs_kernels.inc); lanes32 = 0 and no tile32 where it does not screen.
 struct LcsKernels {
   const char* name = "";
   int lanes64 = 0, lanes32 = 0;
+  int tr = 0, tc = 0;  // the full tile: tr rows x tc columns (as many accumulators as the registers hold)
   // [rows - 1][cols - 1]: out[i * cols + j] = dot(x[i], y[j])
-  void (*tile32[kTile][kTile])(const float* const*, const float* const*, int64_t, float*) = {};
-  void (*tile64f[kTile][kTile])(const float* const*, const float* const*, int64_t, double*) = {};
-  void (*tile64d[kTile][kTile])(const double* const*, const double* const*, int64_t, double*) = {};
-  double (*dot64f)(const float*, const float*, int64_t) = nullptr;
+  // (x, y, D, out, prefetch start, prefetch lines)
+  void (*tile32[kMaxTile][kMaxTile])(const float* const*, const float* const*, int64_t, float*, const char*, int64_t) = {};
+  void (*tile64f[kMaxTile][kMaxTile])(const float* const*, const float* const*, int64_t, double*, const char*,
+                                int64_t) = {};
+  void (*tile64d[kMaxTile][kMaxTile])(const double* const*, const double* const*, int64_t, double*, const char*,
+                                int64_t) = {};
+  double (*dot64f)(const float*, const float*, int64_t) = nullptr;  // one cell of tile64f, bit for bit
   double (*dot64d)(const double*, const double*, int64_t) = nullptr;
+  double (*sumsq64f)(const float*, int64_t) = nullptr;
+  double (*sumsq64d)(const double*, int64_t) = nullptr;
 };
 
 // Portable: 4 float64 lanes as plain arrays (multiply, then add: two roundings per step), no screening.
 namespace portable {
 struct Ops {
-  static constexpr int L64 = 4;
+  static constexpr int L64 = 4, TR = 4, TC = 4;
   struct V64 {
     double v[4];
   };
@@ -83,6 +95,7 @@ alignas(32) constexpr int32_t kMask32[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 
 alignas(32) constexpr int64_t kMask64[8] = {-1, -1, -1, -1, 0, 0, 0, 0};
 struct Ops {
   static constexpr int L32 = 8, L64 = 4;
+  static constexpr int TR = 4, TC = 3;  // 12 accumulators + 3 + 1 operands in 16 registers
   using V32 = __m256;
   using V64 = __m256d;
   static inline V32 zero32() { return _mm256_setzero_ps(); }
@@ -132,6 +145,7 @@ struct Ops {
 namespace avx512 {
 struct Ops {
   static constexpr int L32 = 16, L64 = 8;
+  static constexpr int TR = 4, TC = 4;  // 16 accumulators + 4 + 1 operands of 32 registers
   using V32 = __m512;
   using V64 = __m512d;
   static inline __mmask16 mask16(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
@@ -244,9 +258,9 @@ struct RowCache {
     scaled.clear();
   }
 
-  double dot(const T* a, const T* b) const {
-    if constexpr (std::is_same_v<T, float>) return K->dot64f(a, b, D);
-    else return K->dot64d(a, b, D);
+  double sumsq(const T* a) const {
+    if constexpr (std::is_same_v<T, float>) return K->sumsq64f(a, D);
+    else return K->sumsq64d(a, D);
   }
 
   void ensure(int64_t s, int64_t e) {
@@ -261,7 +275,7 @@ struct RowCache {
     const size_t i = static_cast<size_t>(t - lo);
     const T* x = base + t * D;
     const T* p = x;
-    double ss = dot(x, x);
+    double ss = sumsq(x);
     uint8_t f = 0;
     if constexpr (std::is_same_v<T, float>) {
       if (!std::isfinite(ss)) throw NonFinite{video, t};
@@ -277,7 +291,7 @@ struct RowCache {
         for (int64_t k = 0; k < D; ++k) c[k] = std::ldexp(x[k], -e);  // exact unless it lands below 2^-1022
         scaled.push_back(std::move(c));
         p = scaled.back().data();
-        ss = dot(p, p);
+        ss = sumsq(p);
       }
     }
     ptr[i] = p;
@@ -301,33 +315,39 @@ struct PairSolver {
   std::vector<uint8_t> match;  // kStrip x ncols
   std::vector<int64_t> dp;     // ncols + 1
   std::vector<std::pair<int64_t, int64_t>> skipped;  // (row, col) of the strip's mirrored tiles
-  // Rows the next pair reads first, fetched into L2 a few cache lines per tile so that the memory reads
-  // overlap this pair's arithmetic (features are read from memory about once, and that read would
-  // otherwise stall the row pass).
-  std::vector<const char*> pf;
-  size_t pf_row = 0;
-  int64_t pf_off = 0, pf_bytes = 0, pf_per_tile = 0;
+  // Rows the next pair reads first, as contiguous byte ranges, prefetched into L2 by the tiles (one line
+  // per k-step), so that reading them from memory overlaps this pair's arithmetic: features are read
+  // from memory about once, and that read would otherwise stall the row pass.
+  std::vector<std::pair<const char*, int64_t>> pf;
+  size_t pf_range = 0;
+  int64_t pf_off = 0, pf_per_tile = 0;
 
   void plan_prefetch(const RowCache<T>& rc, int64_t xs, int64_t xe, int64_t ys, int64_t ye, int64_t tiles) {
     pf.clear();
-    pf_row = 0;
+    pf_range = 0;
     pf_off = 0;
-    pf_bytes = D * static_cast<int64_t>(sizeof(T));
-    for (int64_t t = std::min(xs, ys); t < std::max(xe, ye); ++t)
-      if (((t >= xs && t < xe) || (t >= ys && t < ye)) && !rc.is_ready(t))
-        pf.push_back(reinterpret_cast<const char*>(rc.base + t * D));
-    const int64_t lines = static_cast<int64_t>(pf.size()) * ((pf_bytes + 63) / 64);
-    pf_per_tile = lines / std::max<int64_t>(tiles, 1) + 4;
+    const int64_t row_bytes = D * static_cast<int64_t>(sizeof(T));
+    int64_t lines = 0;
+    for (int64_t t = std::min(xs, ys), hi = std::max(xe, ye); t < hi; ++t) {
+      if (((t >= xs && t < xe) || (t >= ys && t < ye)) && !rc.is_ready(t)) {
+        const char* p = reinterpret_cast<const char*>(rc.base + t * D);
+        if (!pf.empty() && pf.back().first + pf.back().second == p) pf.back().second += row_bytes;
+        else pf.emplace_back(p, row_bytes);
+        lines += (row_bytes + 63) / 64;
+      }
+    }
+    pf_per_tile = lines / std::max<int64_t>(tiles, 1) + 2;
   }
 
-  void prefetch_step() {
-#if defined(__GNUC__) || defined(__clang__)
-    for (int64_t n = 0; n < pf_per_tile && pf_row < pf.size(); ++n) {
-      __builtin_prefetch(pf[pf_row] + pf_off, 0, 2);
-      pf_off += 64;
-      if (pf_off >= pf_bytes) pf_off = 0, ++pf_row;
-    }
-#endif
+  // Up to `most` cache lines of the plan: (start, count) inside one range.
+  std::pair<const char*, int64_t> take_prefetch(int64_t most) {
+    if (pf_range >= pf.size()) return {nullptr, 0};
+    const auto& [p, bytes] = pf[pf_range];
+    const int64_t n = std::min({most, pf_per_tile, (bytes - pf_off + 63) / 64});
+    const char* at = p + pf_off;
+    pf_off += n * 64;
+    if (pf_off >= bytes) pf_off = 0, ++pf_range;
+    return {at, n};
   }
 
   bool decide64(double s, double P) const { return P == 0.0 ? 0.0 > thr : s / P > thr; }
@@ -335,8 +355,8 @@ struct PairSolver {
   // Matches of the tile rows[0, mr) x cols[0, nc) (absolute snippets) into m[i * ld + j].
   void tile(const RowCache<T>& rc, const int64_t* rows, int mr, const int64_t* cols, int nc, uint8_t* m,
             int64_t ld) {
-    const T* xr[kTile];
-    const T* yr[kTile];
+    const T* xr[kMaxTile];
+    const T* yr[kMaxTile];
     bool screened = screen;
     for (int i = 0; i < mr; ++i) {
       xr[i] = rc.row(rows[i]);
@@ -348,8 +368,9 @@ struct PairSolver {
     }
     if constexpr (std::is_same_v<T, float>) {
       if (screened) {
-        float s[kTile * kTile];
-        K->tile32[mr - 1][nc - 1](xr, yr, D, s);
+        float s[kMaxTile * kMaxTile];
+        const auto [pfp, pfn] = take_prefetch(D / K->lanes32);
+        K->tile32[mr - 1][nc - 1](xr, yr, D, s, pfp, pfn);
         for (int i = 0; i < mr; ++i) {
           for (int j = 0; j < nc; ++j) {
             const double P = rc.nrm(rows[i]) * rc.nrm(cols[j]);
@@ -368,9 +389,10 @@ struct PairSolver {
         return;
       }
     }
-    double s[kTile * kTile];
-    if constexpr (std::is_same_v<T, float>) K->tile64f[mr - 1][nc - 1](xr, yr, D, s);
-    else K->tile64d[mr - 1][nc - 1](xr, yr, D, s);
+    double s[kMaxTile * kMaxTile];
+    const auto [pfp, pfn] = take_prefetch(D / K->lanes64);
+    if constexpr (std::is_same_v<T, float>) K->tile64f[mr - 1][nc - 1](xr, yr, D, s, pfp, pfn);
+    else K->tile64d[mr - 1][nc - 1](xr, yr, D, s, pfp, pfn);
     for (int i = 0; i < mr; ++i)
       for (int j = 0; j < nc; ++j) m[i * ld + j] = decide64(s[i * nc + j], rc.nrm(rows[i]) * rc.nrm(cols[j]));
   }
@@ -383,27 +405,27 @@ struct PairSolver {
     // Row and column tiles start at olo (after one short tile) so that O's tiles sit on the diagonal.
     const int64_t olo = std::max(rs, cs), ohi = std::min(re, ce);
     const bool overlap = olo < ohi;
-    const int64_t roff = overlap ? (olo - rs) % kTile : 0, coff = overlap ? (olo - cs) % kTile : 0;
+    const int64_t tr = K->tr, tc = K->tc;
+    const int64_t roff = overlap ? (olo - rs) % tr : 0, coff = overlap ? (olo - cs) % tc : 0;
     match.resize(static_cast<size_t>(kStrip * nc));
     dp.assign(static_cast<size_t>(nc + 1), 0);
     skipped.clear();
-    int64_t idx_r[kTile], idx_c[kTile];
+    int64_t idx_r[kMaxTile], idx_c[kMaxTile];
     for (int64_t r0 = rs; r0 < re;) {
       int64_t t0 = r0;
       while (t0 < re) {  // the strip's row tiles [t0, t1), at most kStrip rows in all
-        const int64_t t1 = std::min(re, t0 == rs && roff ? rs + roff : t0 + kTile);
+        const int64_t t1 = std::min(re, t0 == rs && roff ? rs + roff : t0 + tr);
         if (t1 - r0 > kStrip) break;
         const int mr = static_cast<int>(t1 - t0);
         for (int i = 0; i < mr; ++i) idx_r[i] = t0 + i;
         for (int64_t c0 = cs; c0 < ce;) {
-          const int64_t c1 = std::min(ce, c0 == cs && coff ? cs + coff : c0 + kTile);
+          const int64_t c1 = std::min(ce, c0 == cs && coff ? cs + coff : c0 + tc);
           if (overlap && c1 <= t0 && c0 >= std::max(olo, r0) && t1 <= ohi) {
             skipped.emplace_back(t0, c0);
           } else {
             const int nct = static_cast<int>(c1 - c0);
             for (int j = 0; j < nct; ++j) idx_c[j] = c0 + j;
             tile(rc, idx_r, mr, idx_c, nct, match.data() + (t0 - r0) * nc + (c0 - cs), nc);
-            prefetch_step();
           }
           c0 = c1;
         }
@@ -411,7 +433,7 @@ struct PairSolver {
       }
       const int64_t r1 = t0;
       for (const auto& [a, b] : skipped) {
-        const int64_t a1 = std::min(r1, a + kTile), b1 = std::min(ce, b + kTile);
+        const int64_t a1 = std::min(r1, a + tr), b1 = std::min(ce, b + tc);
         for (int64_t r = a; r < a1; ++r)
           for (int64_t c = b; c < b1; ++c) match[(r - r0) * nc + (c - cs)] = match[(c - r0) * nc + (r - cs)];
       }
@@ -574,7 +596,7 @@ void feature_lcs(const T* features, int64_t N, int64_t T_, int64_t D, const int6
           rc.ensure(ys, ye);
           if (i + 1 < c.end) {
             const int64_t q = order[i + 1];
-            const int64_t tiles = ((xe - xs + kTile - 1) / kTile) * ((ye - ys + kTile - 1) / kTile);
+            const int64_t tiles = ((xe - xs + K.tr - 1) / K.tr) * ((ye - ys + K.tc - 1) / K.tc);
             solver.plan_prefetch(rc, a_start[q], a_end[q], b_start[q], b_end[q], tiles);
           } else {
             solver.plan_prefetch(rc, 0, 0, 0, 0, 1);
