@@ -52,11 +52,12 @@ def reference_lcs(features, lengths, video, a_start, a_end, b_start, b_end, thre
 
 
 def all_kernels(features, lengths, video, a_start, a_end, b_start, b_end, threshold):
-    """{(isa, screen): result} from _C for every kernel this CPU runs, with and without screening."""
+    """{(isa, screen, nested): result} from _C for every kernel this CPU runs, with and without the float32
+    screening and the closed form of nested ranges."""
     args = [np.ascontiguousarray(features)] + [np.ascontiguousarray(a, dtype=np.int64)
                                                for a in (lengths, video, a_start, a_end, b_start, b_end)]
-    return {(isa, screen): _C.feature_lcs(*args, threshold, isa=isa, screen=screen)
-            for isa in ISAS for screen in (True, False)}
+    return {(isa, screen, nested): _C.feature_lcs(*args, threshold, isa=isa, screen=screen, nested=nested)
+            for isa in ISAS for screen in (True, False) for nested in (True, False)}
 
 
 def assert_all_equal(want, features, lengths, video, a_start, a_end, b_start, b_end, threshold):
@@ -169,7 +170,7 @@ def lcs_cases(draw, integer=True):
     return f, lengths, as_i(video), as_i(a0), as_i(a1), as_i(b0), as_i(b1)
 
 
-THRESHOLDS = [0.65, 0.5, 0.0, -0.5, 1.0, -1.0, 0.6, 1.0 / 3.0, -0.65, 0.25]
+THRESHOLDS = [0.65, 0.5, 0.0, -0.5, 1.0, -1.0, 0.6, 1.0 / 3.0, -0.65, 0.25, 1 - 1e-6, 1 - 1e-13]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +247,32 @@ def test_periodic_shifted_ranges():
         assert_all_equal(want, f.astype(np.float32), [T], v, a0, a1, b0, b1, 0.5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nested_ranges(dtype):
+    # y inside x: every non-zero snippet matches itself, so the LCS is |y| less its zero vectors (at a
+    # threshold >= 0) -- computed without dot products unless the threshold is within ~1e-12 of 1.
+    rng = np.random.default_rng(5)
+    f = rng.standard_normal((1, 40, 33)).astype(dtype)
+    f[0, [3, 17, 18]] = 0
+    f[0, 30] = f[0, 29]
+    pairs = np.array([(0, 40, 10, 20), (10, 20, 0, 40), (15, 19, 15, 19), (0, 40, 0, 40), (5, 6, 5, 6),
+                      (3, 4, 0, 10), (0, 10, 3, 4), (25, 35, 28, 31)])
+    v = np.zeros(len(pairs), dtype=np.int64)
+    a0, a1, b0, b1 = pairs.T
+    inner = np.minimum(a1 - a0, b1 - b0)
+    zeros = np.array([sum(t in (3, 17, 18) for t in range(max(s, u), min(e, w))) for s, e, u, w in pairs])
+    for thr in (0.65, 0.0, -0.2, 1 - 1e-6, 1.0, 1 - 1e-14):
+        want = reference_lcs(f, [40], v, a0, a1, b0, b1, thr)
+        if thr < 1 - 1e-9:
+            np.testing.assert_array_equal(want, inner - (zeros if thr >= 0 else 0))
+        res = all_kernels(f, [40], v, a0, a1, b0, b1, thr)
+        for key, r in res.items():
+            if thr < 1 - 1e-9:
+                np.testing.assert_array_equal(r, want, err_msg=str(key))
+            else:  # self-cosines sit within rounding of the threshold: only the kernels must agree
+                np.testing.assert_array_equal(r, res[(key[0], key[1], False)], err_msg=str(key))
+
+
 def test_hand_computed_lcs():
     # x = a b c b, y = b c a (letters as orthogonal unit vectors): LCS "bc" = 2; empty and length-1
     eye = np.eye(3)
@@ -289,7 +316,7 @@ def test_float32_screening_near_threshold(delta):
     # pair p compares x_p with y_p (one near-threshold cell); below, (x_p, x_p+1) with (y_p, y_p+1)
     args = (f, [2 * n], v, s, s + 1, n + s, n + s + 1)
     res = all_kernels(*args, thr)
-    exact = res[(ISAS[-1], False)]
+    exact = res[(ISAS[-1], False, False)]
     for key, r in res.items():
         np.testing.assert_array_equal(r, exact, err_msg=str(key))
     gaps = []
@@ -299,7 +326,7 @@ def test_float32_screening_near_threshold(delta):
     wide = (f, [2 * n], v[:-1], s[:-1], s[:-1] + 2, n + s[:-1], n + s[:-1] + 2)
     res = all_kernels(*wide, thr)
     for key, r in res.items():
-        np.testing.assert_array_equal(r, res[(ISAS[-1], False)], err_msg=str(key))
+        np.testing.assert_array_equal(r, res[(ISAS[-1], False, False)], err_msg=str(key))
 
 
 @pytest.mark.parametrize("dtype, exps", [(np.float64, [-1000, -700, -400, -150, 0, 150, 400, 700, 1000]),

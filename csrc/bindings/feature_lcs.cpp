@@ -39,7 +39,7 @@ void bind_feature_lcs(py::module_& m) {
       "feature_lcs",
       [](const py::array& features, const py::array& lengths, const py::array& video, const py::array& a_start,
          const py::array& a_end, const py::array& b_start, const py::array& b_end, double threshold, int num_threads,
-         const std::string& isa, bool screen) {
+         const std::string& isa, bool screen, bool nested) {
         const bool f32 = is_f32(features);
         if (f32) check_array<float>(features, "features", 3);
         else check_array<double>(features, "features", 3);
@@ -56,15 +56,17 @@ void bind_feature_lcs(py::module_& m) {
         prm.num_threads = num_threads;
         prm.isa = parse_isa(isa);
         prm.screen = screen;
+        prm.nested = nested;
         return f32 ? lcs_cpu<float>(features, lengths, video, a_start, a_end, b_start, b_end, prm)
                    : lcs_cpu<double>(features, lengths, video, a_start, a_end, b_start, b_end, prm);
       },
       py::arg("features"), py::arg("lengths"), py::arg("video"), py::arg("a_start"), py::arg("a_end"),
       py::arg("b_start"), py::arg("b_end"), py::arg("threshold"), py::arg("num_threads") = 0,
-      py::arg("isa") = "auto", py::arg("screen") = true,
+      py::arg("isa") = "auto", py::arg("screen") = true, py::arg("nested") = true,
       "LCS length per pair of features[video, a_start:a_end] and features[video, b_start:b_end] under\n"
       "cos > threshold (features [N, T, D] float32/float64; lengths and the pair arrays int64; all\n"
-      "C-contiguous). isa and screen select kernels without changing results (for tests).");
+      "C-contiguous). isa, screen and nested select code paths without changing results (for tests and\n"
+      "benchmarks).");
   m.def("feature_lcs_isas", &cpu::feature_lcs_isas,
         "Instruction sets feature_lcs can use on this CPU, widest first.");
 }

@@ -227,6 +227,12 @@ double screen_margin(int64_t D, int lanes32, int lanes64) {
   return gamma_n(n32, 0x1p-24) * (1.0 + 1e-9) + 4.0 * gamma_n(n64, 0x1p-53) + (d + 64.0) * 0x1p-69;
 }
 
+// Below 1 - this, every non-zero snippet matches itself. Its cell computes dot64(x, x) / (n * n) with
+// n = sqrt(sumsq64(x)): two sums of the same non-negative terms x_k^2 in different orders, each within
+// gamma(D + 16) of the exact one (float64 squares of float32 input are exact, float64 rows are in
+// [2^-300, 2^300] after scaling, so underflow is below 2^-400 relative), then four roundings.
+double self_match_margin(int64_t D) { return 4.0 * gamma_n(static_cast<double>(D) + 16.0, 0x1p-53) + 0x1p-48; }
+
 constexpr uint8_t kScreen = 1;  // float32 screening is safe for this row
 
 struct NonFinite {
@@ -527,6 +533,11 @@ void feature_lcs(const T* features, int64_t N, int64_t T_, int64_t D, const int6
   const LcsKernels& K = kernels_for(params.isa);
   const bool screen = params.screen && std::is_same_v<T, float> && K.lanes32 > 0 && D <= (int64_t{1} << 40);
   const double margin = screen ? screen_margin(D, K.lanes32, K.lanes64) : 0.0;
+  const bool nested_exact = params.nested && params.threshold < 1.0 - self_match_margin(D);
+  const auto nested = [&](int64_t p) {
+    return nested_exact && ((b_start[p] >= a_start[p] && b_end[p] <= a_end[p]) ||
+                            (a_start[p] >= b_start[p] && a_end[p] <= b_end[p]));
+  };
 
   // Non-empty pairs sorted by (video, first snippet), so that a chunk's pairs share rows in cache.
   std::vector<int64_t> order;
@@ -545,7 +556,7 @@ void feature_lcs(const T* features, int64_t N, int64_t T_, int64_t D, const int6
   // in integers.
   const auto work_of = [&](int64_t p) {
     const double la = static_cast<double>(a_end[p] - a_start[p]), lb = static_cast<double>(b_end[p] - b_start[p]);
-    return (la * lb + la + lb) * static_cast<double>(std::max<int64_t>(D, 1));
+    return ((nested(p) ? 0.0 : la * lb) + la + lb) * static_cast<double>(std::max<int64_t>(D, 1));
   };
   double total = 0.0;
   for (int64_t p : order) total += work_of(p);
@@ -602,7 +613,14 @@ void feature_lcs(const T* features, int64_t N, int64_t T_, int64_t D, const int6
             solver.plan_prefetch(rc, 0, 0, 0, 0, 1);
           }
           if (ye - ys > xe - xs) std::swap(xs, ys), std::swap(xe, ye);  // LCS and cosine are symmetric
-          out[p] = solver.solve(rc, xs, xe, ys, ye);
+          if (nested_exact && ys >= xs && ye <= xe) {
+            int64_t zeros = 0;
+            if (params.threshold >= 0.0)
+              for (int64_t t = ys; t < ye; ++t) zeros += rc.nrm(t) == 0.0;
+            out[p] = (ye - ys) - zeros;
+          } else {
+            out[p] = solver.solve(rc, xs, xe, ys, ye);
+          }
         }
       }
     });

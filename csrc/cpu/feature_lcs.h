@@ -25,6 +25,13 @@
 // underflow); float64 rows whose norm lies outside [2^-300, 2^300] are first scaled by a power of two
 // (exact unless an element falls below 2^-1022), which leaves their cosines unchanged.
 //
+// Nested ranges (y inside x or x inside y, as AHLM's l_BC = [B, C) inside l_AC = [A, C)) have a closed
+// form when threshold < 1 - ~1e-12 (D = 2048): every non-zero snippet matches itself (its float64 cosine
+// is 1 within 4 * gamma(D + 16)), so the diagonal is an alignment of the inner range's non-zero snippets,
+// and a zero vector matches nothing at threshold >= 0 (everything below 0). The LCS is then the inner
+// length, less its zero vectors when threshold >= 0, and no dot product is computed (params.nested =
+// false computes it anyway, for tests and benchmarks). NaN/inf in the rows is still rejected.
+//
 // Work is split into chunks of consecutive pairs of one video sorted by position, each chunk computing
 // the norms of the rows it uses once (a row shared by two chunks of a long video is normalised in both),
 // so features are read from memory about once. Memory: O(threads * (64 * min(la, lb) + span of a chunk))
@@ -44,6 +51,7 @@ struct FeatureLcsParams {
   int num_threads = 0;                  // <= 0: hardware_concurrency()
   LcsIsa isa = LcsIsa::automatic;       // automatic: the widest the CPU supports
   bool screen = true;                   // float32 screening pass (no effect on the results)
+  bool nested = true;                   // closed form for nested ranges (no effect on the results)
 };
 
 // Names of the instruction sets this build and CPU can run, widest first ("avx512", "avx2", "portable").
