@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
-#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -39,13 +37,13 @@ struct LcsKernels {
   const char* name = "";
   int lanes64 = 0, lanes32 = 0;
   int tr = 0, tc = 0;  // the full tile: tr rows x tc columns (as many accumulators as the registers hold)
-  // [rows - 1][cols - 1]: out[i * cols + j] = dot(x[i], y[j])
-  // (x, y, D, out, prefetch start, prefetch lines)
-  void (*tile32[kMaxTile][kMaxTile])(const float* const*, const float* const*, int64_t, float*, const char*, int64_t) = {};
+  // [rows - 1][cols - 1](x rows, y rows, D, out, prefetch start, prefetch lines): out[i * cols + j] = x[i] . y[j]
+  void (*tile32[kMaxTile][kMaxTile])(const float* const*, const float* const*, int64_t, float*, const char*,
+                                     int64_t) = {};
   void (*tile64f[kMaxTile][kMaxTile])(const float* const*, const float* const*, int64_t, double*, const char*,
-                                int64_t) = {};
+                                      int64_t) = {};
   void (*tile64d[kMaxTile][kMaxTile])(const double* const*, const double* const*, int64_t, double*, const char*,
-                                int64_t) = {};
+                                      int64_t) = {};
   double (*dot64f)(const float*, const float*, int64_t) = nullptr;  // one cell of tile64f, bit for bit
   double (*dot64d)(const double*, const double*, int64_t) = nullptr;
   double (*sumsq64f)(const float*, int64_t) = nullptr;
