@@ -64,4 +64,5 @@ PYBIND11_MODULE(_C, m) {
   wtal::bind::bind_hybrid_attention_pool(m);
   wtal::bind::bind_finite(m);
   wtal::bind::bind_results_json(m);
+  wtal::bind::bind_feature_lcs(m);
 }

@@ -13,4 +13,5 @@ void bind_topk_pool(pybind11::module_& m);
 void bind_hybrid_attention_pool(pybind11::module_& m);
 void bind_finite(pybind11::module_& m);
 void bind_results_json(pybind11::module_& m);
+void bind_feature_lcs(pybind11::module_& m);
 }  // namespace wtal::bind

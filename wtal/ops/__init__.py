@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from wtal.ops._device import cuda_available
 from wtal.ops.connected_components import Segments, connected_components
+from wtal.ops.feature_lcs import feature_lcs
 from wtal.ops.hybrid_attention_pool import hybrid_attention_pool
 from wtal.ops.nms import NMS_PRESETS, nms, nms_settings
 from wtal.ops.oic_scores import oic_scores
@@ -27,4 +28,5 @@ __all__ = [
     "gaussian_smooth",
     "topk_pool",
     "hybrid_attention_pool",
+    "feature_lcs",
 ]
