@@ -398,6 +398,23 @@ def _parse_json(draw):
     return call(data, factory)
 
 
+@strategy("feature_lcs")
+@st.composite
+def _lcs(draw):
+    N, T, D = draw(st.integers(0, 3)), draw(st.integers(0, 6)), draw(st.integers(0, 5))
+    P = draw(st.integers(0, 5))
+    pairs = [draw(i64(P, max(T, 1) + 1)) for _ in range(5)]
+    return call(draw(array(draw(st.sampled_from([np.float32, np.float64])), (N, T, D))), draw(i64(N, T + 1)),
+                *pairs, draw(st.one_of(st.floats(-2, 2), st.just(float("nan")))), draw(cint()),
+                draw(st.sampled_from(["auto", "portable", "avx2", "avx512", "nosuch"])), draw(st.booleans()),
+                draw(st.booleans()))
+
+
+@strategy("feature_lcs_isas")
+def _lcs_isas():
+    return st.one_of(st.just(call()), st.builds(call, ints()))
+
+
 @strategy("segment_iou")
 @st.composite
 def _iou(draw):

@@ -81,9 +81,6 @@ def int_array(x: Any, name: str, *, ndim: int | None = None, min_value: int | No
         raise TypeError(f"{name} must be an integer array, got {a.dtype}")
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {_shape(a)}")
-    if a.dtype == np.uint64 and a.size and int(a.max()) > np.iinfo(np.int64).max:
-        # astype(int64) would wrap these to negative numbers
-        raise ValueError(f"{name} must fit in int64, got {int(a.max())}")
     if min_value is not None and a.size and int(a.min()) < min_value:
         raise ValueError(f"{name} must be >= {min_value}, got minimum {int(a.min())}")
     if a.size and not np.can_cast(a.dtype, dtype) and int(a.max()) > int(np.iinfo(dtype).max):
