@@ -13,7 +13,7 @@ namespace wtal::bind {
 
 namespace {
 
-py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt_label,
+py::object detection_map(const py::array& gt_video, const py::array& gt_label,
                                   const py::array& gt_start, const py::array& gt_end,
                                   const py::array& pred_video, const py::array& pred_label,
                                   const py::array& pred_start, const py::array& pred_end,
@@ -21,7 +21,9 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
                                   const py::array& thresholds, int64_t num_classes, int64_t num_videos,
                                   const std::string& match, bool candidate_ties_later_first,
                                   const std::string& ap_kind, bool discrete, bool nan_score_first,
-                                  bool score_ties_later_first, int num_threads) {
+                                  bool score_ties_later_first, int num_threads,
+                                  const py::object& candidate_orders, const py::object& class_mask,
+                                  bool return_candidate_ties, bool return_matches) {
   check_array<int64_t>(gt_video, "gt_video", 1);
   check_array<int64_t>(gt_label, "gt_label", 1);
   check_array<double>(gt_start, "gt_start", 1);
@@ -64,7 +66,41 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
   if (num_classes < 0) throw py::value_error("num_classes must be >= 0");
   if (num_videos < 0) throw py::value_error("num_videos must be >= 0");
 
+  cpu::DetectionMapExtras ex;
+  py::array ov_rows, ov_offsets, ov_order, mask_arr;
+  if (!candidate_orders.is_none()) {
+    const auto t = candidate_orders.cast<py::tuple>();
+    if (t.size() != 3) throw py::value_error("candidate_orders must be a tuple (rows, offsets, order)");
+    ov_rows = t[0].cast<py::array>();
+    ov_offsets = t[1].cast<py::array>();
+    ov_order = t[2].cast<py::array>();
+    check_array<int64_t>(ov_rows, "candidate_orders rows", 1);
+    check_array<int64_t>(ov_offsets, "candidate_orders offsets", 1);
+    check_array<int64_t>(ov_order, "candidate_orders order", 1);
+    check_dim(ov_offsets, "candidate_orders offsets", 0, ov_rows.shape(0) + 1, "len(rows) + 1");
+    const int64_t* off = cdata<int64_t>(ov_offsets);
+    if (off[ov_rows.shape(0)] != ov_order.shape(0)) {
+      throw py::value_error("candidate_orders offsets must end at len(order)");
+    }
+    ex.num_overrides = ov_rows.shape(0);
+    ex.override_rows = cdata<int64_t>(ov_rows);
+    ex.override_offsets = off;
+    ex.override_order = cdata<int64_t>(ov_order);
+  }
+  if (!class_mask.is_none()) {
+    mask_arr = class_mask.cast<py::array>();
+    check_array<uint8_t>(mask_arr, "class_mask", 1);
+    check_dim(mask_arr, "class_mask", 0, num_classes, "num_classes");
+    ex.class_mask = cdata<uint8_t>(mask_arr);
+  }
+  std::vector<int64_t> ties;
+  if (return_candidate_ties) ex.tie_rows = &ties;
   const py::ssize_t T = thresholds.shape(0);
+  py::array_t<int64_t> matched;
+  if (return_matches) {
+    matched = py::array_t<int64_t>({T, N});
+    ex.matched_gt = matched.mutable_data();
+  }
   py::array_t<double> ap({T, static_cast<py::ssize_t>(num_classes)});
   double* out = ap.mutable_data();
   {
@@ -73,13 +109,21 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
       cpu::detection_map(G, cdata<int64_t>(gt_video), cdata<int64_t>(gt_label), cdata<double>(gt_start),
                          cdata<double>(gt_end), N, cdata<int64_t>(pred_video), cdata<int64_t>(pred_label),
                          cdata<double>(pred_start), cdata<double>(pred_end), cdata<double>(pred_score),
-                         order_ptr, T, cdata<double>(thresholds), num_classes, num_videos, opt, out);
+                         order_ptr, T, cdata<double>(thresholds), num_classes, num_videos, opt, out, &ex);
     } catch (const std::invalid_argument& e) {
       py::gil_scoped_acquire acquire;
       throw py::value_error(e.what());
     }
   }
-  return ap;
+  if (!return_candidate_ties && !return_matches) return std::move(ap);
+  py::object ties_obj = py::none();
+  if (return_candidate_ties) {
+    py::array_t<int64_t> rows(static_cast<py::ssize_t>(ties.size()));
+    if (!ties.empty()) std::memcpy(rows.mutable_data(), ties.data(), ties.size() * sizeof(int64_t));
+    ties_obj = std::move(rows);
+  }
+  py::object matched_obj = return_matches ? py::object(std::move(matched)) : py::none();
+  return py::make_tuple(std::move(ap), ties_obj, matched_obj);
 }
 
 // Codes of the distinct values of a 1-D array, numbered in order of first appearance, and the index of
@@ -156,9 +200,16 @@ void bind_detection_map(py::module_& m) {
         py::arg("candidate_ties_later_first") = true, py::arg("ap") = "interpolated",
         py::arg("discrete") = false, py::arg("nan_score_first") = true,
         py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0,
+        py::arg("candidate_orders") = py::none(), py::arg("class_mask") = py::none(),
+        py::arg("return_candidate_ties") = false, py::arg("return_matches") = false,
         "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
         "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
-        "permutation giving the per-class ranking.");
+        "permutation giving the per-class ranking. candidate_orders: None or (rows, offsets, order) int64 "
+        "arrays, explicit GT candidate orders of some predictions (best-IoU rule); class_mask: None or "
+        "uint8 [C], evaluate only those classes (the others get AP 0). With return_candidate_ties or "
+        "return_matches the result is (ap, tie_rows int64 [S] | None, matched_gt int64 [T, N] | None): "
+        "the rows whose candidates hold equal tIoU that pass a threshold, and the GT row each prediction "
+        "matched per threshold (-1: none).");
   m.def("factorize", &factorize, py::arg("a"),
         "(codes int64 [N], first int64 [K]): ids of the distinct values of a 1-D C-contiguous array in "
         "order of first appearance (object arrays: by identity; others: by raw bytes).");

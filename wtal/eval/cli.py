@@ -52,8 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the metrics as JSON (atomically)")
     parser.add_argument("--per-class", action="store_true", help="print the AP of every class")
     parser.add_argument("--tie-policy", default="stable", choices=("stable", "numpy"),
-                        help="ranking of equal scores: 'stable' (deterministic, default) or 'numpy' "
-                             "(numpy's unstable argsort, as the reference code calls it)")
+                        help="order of equal scores and equal-tIoU GT candidates: 'stable' (a fixed "
+                             "deterministic rule, default) or 'numpy' (numpy's own argsort, as the reference "
+                             "code calls it: its numbers on the same numpy build and CPU)")
     parser.add_argument("--ambiguous", default=None, metavar="Ambiguous_test.txt",
                         help="W-TALC/FAC-Net presets: drop predictions overlapping these ambiguous segments")
     parser.add_argument("--official-compat", action="store_true",
