@@ -879,31 +879,27 @@ def test_kernel_reports_exactly_the_equal_tiou_sites(case):
     assert sites.tolist() == expected
 
 
-def test_kernel_candidate_orders_and_class_mask():
+def test_kernel_candidate_orders():
     g, p, C, V = _encoded(REPRO_GT + [("a", 0.0, 10.0, "b")], REPRO_PRED + [("a", 0.0, 10.0, "b", 0.5)])
     thr = np.array([0.5])
     i64 = lambda xs: np.array(xs, dtype=np.int64)
-    base = _C.detection_map(*g, *p, None, thr, C, V)
-    assert base.tolist() == [[0.5, 1.0]]
-    first = _C.detection_map(*g, *p, None, thr, C, V, candidate_orders=(i64([0]), i64([0, 4]), i64([0, 1, 3, 2])))
+    assert _C.detection_map(*g, *p, None, thr, C, V).tolist() == [[0.5, 1.0]]
+    given_order = (i64([0]), i64([0, 4]), i64([0, 1, 3, 2]))
+    first = _C.detection_map(*g, *p, None, thr, C, V, candidate_orders=given_order)
     assert first.tolist() == [[0.25, 1.0]]  # [0, 10] tried first, as numpy 2.x orders [.6, .6, 0, 0]
-    masked = _C.detection_map(*g, *p, None, thr, C, V, class_mask=np.array([0, 1], dtype=np.uint8))
-    assert masked.tolist() == [[0.0, 1.0]]
-    ap, ties, matched = _C.detection_map(*g, *p, None, thr, C, V, return_matches=True,
-                                         candidate_orders=(i64([0]), i64([0, 4]), i64([0, 1, 3, 2])))
-    assert ties is None and matched.tolist() == [[0, -1, 4]]
+    ap, ties, matched = _C.detection_map(*g, *p, None, thr, C, V, return_matches=True, candidate_orders=given_order)
+    assert ap.tolist() == [[0.25, 1.0]] and ties is None and matched.tolist() == [[0, -1, 4]]
     for bad, msg in [((i64([0]), i64([0, 3]), i64([0, 1, 2])), "has 3 entries"),
                      ((i64([0]), i64([0, 4]), i64([0, 1, 1, 2])), "not a permutation"),
                      ((i64([5]), i64([0, 4]), i64([0, 1, 2, 3])), "outside"),
                      ((i64([1, 0]), i64([0, 4, 8]), i64([0, 1, 2, 3] * 2)), "ascending"),
                      ((i64([0]), i64([0, 3]), i64([0, 1, 2, 3])), "end at len"),
+                     ((i64([0]), i64([0]), i64([])), "len\\(rows\\) \\+ 1"),
                      ((i64([0]),), "tuple")]:
         with pytest.raises(ValueError, match=msg):
             _C.detection_map(*g, *p, None, thr, C, V, candidate_orders=bad)
-    with pytest.raises(ValueError, match="class_mask"):
-        _C.detection_map(*g, *p, None, thr, C, V, class_mask=np.ones(3, dtype=np.uint8))
-    with pytest.raises(TypeError, match="class_mask"):
-        _C.detection_map(*g, *p, None, thr, C, V, class_mask=np.ones(2, dtype=np.int64))
+    with pytest.raises(TypeError, match="candidate_orders order"):
+        _C.detection_map(*g, *p, None, thr, C, V, candidate_orders=(i64([0]), i64([0, 4]), np.zeros(4)))
 
 
 @given(cases(ties=True), st.sampled_from(["anet", "wtalc", "facnet"]))

@@ -22,8 +22,8 @@ py::object detection_map(const py::array& gt_video, const py::array& gt_label,
                                   const std::string& match, bool candidate_ties_later_first,
                                   const std::string& ap_kind, bool discrete, bool nan_score_first,
                                   bool score_ties_later_first, int num_threads,
-                                  const py::object& candidate_orders, const py::object& class_mask,
-                                  bool return_candidate_ties, bool return_matches) {
+                                  const py::object& candidate_orders, bool return_candidate_ties,
+                                  bool return_matches) {
   check_array<int64_t>(gt_video, "gt_video", 1);
   check_array<int64_t>(gt_label, "gt_label", 1);
   check_array<double>(gt_start, "gt_start", 1);
@@ -67,7 +67,7 @@ py::object detection_map(const py::array& gt_video, const py::array& gt_label,
   if (num_videos < 0) throw py::value_error("num_videos must be >= 0");
 
   cpu::DetectionMapExtras ex;
-  py::array ov_rows, ov_offsets, ov_order, mask_arr;
+  py::array ov_rows, ov_offsets, ov_order;
   if (!candidate_orders.is_none()) {
     const auto t = candidate_orders.cast<py::tuple>();
     if (t.size() != 3) throw py::value_error("candidate_orders must be a tuple (rows, offsets, order)");
@@ -86,12 +86,6 @@ py::object detection_map(const py::array& gt_video, const py::array& gt_label,
     ex.override_rows = cdata<int64_t>(ov_rows);
     ex.override_offsets = off;
     ex.override_order = cdata<int64_t>(ov_order);
-  }
-  if (!class_mask.is_none()) {
-    mask_arr = class_mask.cast<py::array>();
-    check_array<uint8_t>(mask_arr, "class_mask", 1);
-    check_dim(mask_arr, "class_mask", 0, num_classes, "num_classes");
-    ex.class_mask = cdata<uint8_t>(mask_arr);
   }
   std::vector<int64_t> ties;
   if (return_candidate_ties) ex.tie_rows = &ties;
@@ -200,13 +194,13 @@ void bind_detection_map(py::module_& m) {
         py::arg("candidate_ties_later_first") = true, py::arg("ap") = "interpolated",
         py::arg("discrete") = false, py::arg("nan_score_first") = true,
         py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0,
-        py::arg("candidate_orders") = py::none(), py::arg("class_mask") = py::none(),
-        py::arg("return_candidate_ties") = false, py::arg("return_matches") = false,
+        py::arg("candidate_orders") = py::none(), py::arg("return_candidate_ties") = false,
+        py::arg("return_matches") = false,
         "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
         "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
         "permutation giving the per-class ranking. candidate_orders: None or (rows, offsets, order) int64 "
-        "arrays, explicit GT candidate orders of some predictions (best-IoU rule); class_mask: None or "
-        "uint8 [C], evaluate only those classes (the others get AP 0). With return_candidate_ties or "
+        "arrays, explicit GT candidate orders of some predictions (best-IoU rule). With "
+        "return_candidate_ties or "
         "return_matches the result is (ap, tie_rows int64 [S] | None, matched_gt int64 [T, N] | None): "
         "the rows whose candidates hold equal tIoU that pass a threshold, and the GT row each prediction "
         "matched per threshold (-1: none).");

@@ -636,12 +636,7 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
     try {
       Scratch scratch(num_videos);
       for (int64_t k; (k = next.fetch_add(1)) < num_classes && !failed.load();) {
-        const int64_t c = class_order[k];
-        if (ex.class_mask && !ex.class_mask[c]) {
-          for (int64_t t = 0; t < num_thresholds; ++t) ap[t * num_classes + c] = 0.0;
-          continue;
-        }
-        process_class(in, options, ex, c, preds, gts, scratch, ap);
+        process_class(in, options, ex, class_order[k], preds, gts, scratch, ap);
       }
       if (ex.tie_rows && !scratch.tie_rows.empty()) {
         std::lock_guard<std::mutex> lock(merge);

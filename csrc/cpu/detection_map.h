@@ -44,14 +44,12 @@ struct DetectionMapExtras {
   const int64_t* override_rows = nullptr;
   const int64_t* override_offsets = nullptr;  // [num_overrides + 1]
   const int64_t* override_order = nullptr;
-  // nullptr, or [num_classes]: only classes with class_mask[c] != 0 are evaluated; the others get AP 0.
-  const uint8_t* class_mask = nullptr;
   // Out (if not nullptr), ascending: the rows of the predictions (best-IoU rule, no override) whose
   // candidate GT include two with exactly equal tIoU (== or both NaN) that passes some threshold, i.e.
   // the predictions whose result can depend on how equal tIoU values are ordered.
   std::vector<int64_t>* tie_rows = nullptr;
   // Out (if not nullptr): [num_thresholds, num_pred] row-major, the GT row each prediction matched at
-  // each threshold, -1 where it matched none (ignored rows and classes outside class_mask included).
+  // each threshold, -1 where it matched none.
   int64_t* matched_gt = nullptr;
 };
 

@@ -529,9 +529,10 @@ def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.nda
     """AP [T, C] of encoded columns under preset ``p`` (and, if asked, the matched GT row [T, N] or -1).
 
     Under ``tie_policy="numpy"`` with the official candidate rule, the kernel first reports the
-    predictions whose candidate GT hold exactly equal tIoU that passes a threshold; only their classes
-    are evaluated again, with numpy's own ``tiou.argsort()[::-1]`` of each such prediction's tIoU array
-    (:func:`_numpy_candidate_orders`), so the fast path stays untouched when there are no such ties.
+    predictions whose candidate GT hold exactly equal tIoU that passes a threshold; only the rows of
+    their classes are evaluated again, with numpy's own ``tiou.argsort()[::-1]`` of each such
+    prediction's tIoU array (:func:`_numpy_candidate_orders`), so inputs without such ties cost one
+    kernel pass as before.
     """
     from wtal._ext import _C
 
@@ -547,16 +548,21 @@ def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.nda
     ap, sites, matched = _C.detection_map(*args, **kw, return_candidate_ties=numpy_candidates,
                                           return_matches=return_matches)
     if numpy_candidates and len(sites):
-        orders = _numpy_candidate_orders(enc, sites, discrete=p.iou == "snippet")
-        mask = np.zeros(enc.num_classes, dtype=np.uint8)
-        mask[enc.plab[sites]] = 1
-        redo = _C.detection_map(*args, **kw, candidate_orders=orders, class_mask=mask,
+        affected = np.zeros(enc.num_classes + 1, dtype=bool)  # slot 0: label -1
+        affected[enc.plab[sites] + 1] = True
+        rows = np.flatnonzero(affected[enc.plab + 1])  # the affected classes' predictions, in row order
+        new = np.full(len(enc.plab), -1, dtype=np.int64)
+        new[rows] = np.arange(len(rows))
+        sub_order = None if order is None else new[order][new[order] >= 0]
+        site_rows, offsets, cand = _numpy_candidate_orders(enc, sites, discrete=p.iou == "snippet")
+        redo = _C.detection_map(enc.gvid, enc.glab, enc.gs, enc.ge, enc.pvid[rows], enc.plab[rows], enc.ps[rows],
+                                enc.pe[rows], enc.score[rows], sub_order, thr, enc.num_classes, enc.num_videos,
+                                **kw, candidate_orders=(new[site_rows], offsets, cand),
                                 return_matches=return_matches)
-        sel = mask.astype(bool)
         if return_matches:
-            redo, _, matched2 = redo
-            rows = np.flatnonzero((enc.plab >= 0) & sel[np.maximum(enc.plab, 0)])
-            matched[:, rows] = matched2[:, rows]
+            redo, _, sub_matched = redo
+            matched[:, rows] = sub_matched
+        sel = affected[1:]
         ap[:, sel] = redo[:, sel]
     return (ap, matched) if return_matches else ap
 
