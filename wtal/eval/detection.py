@@ -72,6 +72,17 @@ class DetectionResult:
                                    for i in range(len(r))))
         return "\n".join(lines)
 
+    def diagnose(self, dataset: str = "activitynet", *, durations: Any = None) -> Any:
+        """DETAD's false-positive and false-negative analysis of the evaluated rows.
+
+        See :func:`wtal.eval.diagnose.diagnose_detection` (``dataset``: ``"activitynet"`` or
+        ``"thumos14"``, DETAD's settings; ``durations``: ``{video: seconds}`` for the coverage analysis
+        when the ground truth was not read from a JSON file with durations).
+        """
+        from wtal.eval.diagnose import diagnose_detection
+
+        return diagnose_detection(self, dataset, durations=durations)
+
     def __repr__(self) -> str:
         return (f"DetectionResult(preset={self.preset!r}, classes={len(self.classes)}, "
                 f"tiou={[float(t) for t in self.tiou]}, mAP={[round(float(m), 6) for m in self.mAP]}, "
@@ -132,18 +143,21 @@ def _raw_columns(obj: Any, required: tuple[str, ...], name: str) -> dict[str, An
     return out
 
 
-def _load_gt(obj: Any, subset: str | None) -> dict[str, Any]:
+def _load_gt(obj: Any, subset: str | None) -> tuple[dict[str, Any], dict | None]:
+    """GT columns and, for a JSON file or dict, each video's duration (``{video: seconds}``, NaN unknown)."""
     if _is_json_like(obj, "database"):
         from wtal.eval import io as _io
 
-        return _raw_columns(_io.load_ground_truth(obj, subset=subset), _GT_COLUMNS, "ground_truth")
+        cols, info = _io.load_ground_truth(obj, subset=subset, return_info=True)
+        return (_raw_columns(cols, _GT_COLUMNS, "ground_truth"),
+                dict(zip(info.videos.tolist(), info.durations.tolist())))
     cols = _raw_columns(obj, _GT_COLUMNS, "ground_truth")
     if subset is not None:
         if "subset" not in cols:
             raise ValueError(f"subset={subset!r} was given but the ground_truth columns have no 'subset' column")
         keep = np.asarray(cols["subset"] == subset, dtype=bool)
         cols = {k: v[keep] for k, v in cols.items()}
-    return cols
+    return cols, None
 
 
 def _load_pred(obj: Any) -> dict[str, Any]:
@@ -404,7 +418,7 @@ def evaluate_detection(
         if ((thr < 0) | (thr > 1)).any():
             raise ValueError(f"tiou_thresholds must lie in [0, 1], got {thr.tolist()}")
 
-    gt = _load_gt(ground_truth, subset)
+    gt, durations = _load_gt(ground_truth, subset)
     pr = _load_pred(predictions)
     if len(gt["video"]) == 0:
         raise ValueError("ground_truth is empty" + (f" for subset {subset!r}" if subset is not None else "")
@@ -485,9 +499,11 @@ def evaluate_detection(
                    pe=np.ascontiguousarray(seconds[3]), score=sc, num_classes=num_classes, num_videos=num_videos,
                    prediction_units=prediction_units if p.iou == "snippet" else "seconds",
                    snippets_per_second=p.snippets_per_second, videos=videos)
+    dur = None if durations is None else np.array([durations.get(v, np.nan) for v in videos], dtype=np.float64)
     return DetectionResult(tiou=thr, ap=ap, mAP=mAP, average_mAP=float(mAP.mean()), classes=list(classes),
                            preset=p.name, num_ground_truth=ngt, num_predictions=npred,
-                           _inputs=_DiagnosisInputs(sec, tie_policy, int(num_threads)))
+                           _inputs=_DiagnosisInputs(sec, classes=list(classes), tie_policy=tie_policy,
+                                                    num_threads=int(num_threads), durations=dur))
 
 
 @dataclass(frozen=True)
@@ -512,11 +528,14 @@ class _Encoded:
 
 @dataclass(frozen=True)
 class _DiagnosisInputs:
-    """What :meth:`DetectionResult.diagnose` needs: the evaluated rows in seconds and the tie policy."""
+    """What :meth:`DetectionResult.diagnose` needs: the evaluated rows in seconds, the tie policy and,
+    when the GT came from a JSON file, each video's duration (float64 [V], NaN where unknown)."""
 
     columns: _Encoded
+    classes: list
     tie_policy: str
     num_threads: int
+    durations: np.ndarray | None = None
 
 
 def _numpy_candidates(p: Preset, tie_policy: str) -> bool:
