@@ -36,6 +36,9 @@ class DetectionResult:
         preset: name of the preset used.
         num_ground_truth: int64 [C], GT instances per class after the preset's GT cleaning.
         num_predictions: int64 [C], evaluated predictions per class (after filtering).
+
+    The result also keeps (privately, for :meth:`diagnose`) references to the encoded columns it
+    evaluated, so they live as long as the result does.
     """
 
     tiou: np.ndarray
@@ -497,13 +500,12 @@ def evaluate_detection(
     sec = _Encoded(gvid=enc.gvid, glab=enc.glab, gs=np.ascontiguousarray(seconds[0]), ge=np.ascontiguousarray(seconds[1]),
                    pvid=enc.pvid, plab=enc.plab, ps=np.ascontiguousarray(seconds[2]),
                    pe=np.ascontiguousarray(seconds[3]), score=sc, num_classes=num_classes, num_videos=num_videos,
-                   prediction_units=prediction_units if p.iou == "snippet" else "seconds",
-                   snippets_per_second=p.snippets_per_second, videos=videos)
+                   prediction_units=prediction_units if p.iou == "snippet" else "seconds", videos=videos)
     dur = None if durations is None else np.array([durations.get(v, np.nan) for v in videos], dtype=np.float64)
     return DetectionResult(tiou=thr, ap=ap, mAP=mAP, average_mAP=float(mAP.mean()), classes=list(classes),
                            preset=p.name, num_ground_truth=ngt, num_predictions=npred,
-                           _inputs=_DiagnosisInputs(sec, classes=list(classes), tie_policy=tie_policy,
-                                                    num_threads=int(num_threads), durations=dur))
+                           _inputs=_DiagnosisInputs(sec, tie_policy=tie_policy, num_threads=int(num_threads),
+                                                    durations=dur))
 
 
 @dataclass(frozen=True)
@@ -522,7 +524,6 @@ class _Encoded:
     num_classes: int
     num_videos: int
     prediction_units: str = "seconds"
-    snippets_per_second: float | None = None
     videos: list = field(default_factory=list)
 
 
@@ -532,15 +533,15 @@ class _DiagnosisInputs:
     when the GT came from a JSON file, each video's duration (float64 [V], NaN where unknown)."""
 
     columns: _Encoded
-    classes: list
     tie_policy: str
     num_threads: int
     durations: np.ndarray | None = None
 
 
 def _numpy_candidates(p: Preset, tie_policy: str) -> bool:
-    """Whether the repository orders GT candidates with numpy's ``tiou.argsort()[::-1]`` here."""
-    return tie_policy == "numpy" and p.match == "best" and p.candidate_ties == "later"
+    """Whether the repository orders GT candidates with numpy's ``tiou.argsort()[::-1]`` (the official
+    family: continuous tIoU, best-IoU matching); snippet-IoU repositories scan their GT lists instead."""
+    return tie_policy == "numpy" and p.match == "best" and p.candidate_ties == "later" and p.iou == "continuous"
 
 
 def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.ndarray | None, tie_policy: str,
@@ -573,7 +574,7 @@ def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.nda
         new = np.full(len(enc.plab), -1, dtype=np.int64)
         new[rows] = np.arange(len(rows))
         sub_order = None if order is None else new[order][new[order] >= 0]
-        site_rows, offsets, cand = _numpy_candidate_orders(enc, sites, discrete=p.iou == "snippet")
+        site_rows, offsets, cand = _numpy_candidate_orders(enc, sites)
         redo = _C.detection_map(enc.gvid, enc.glab, enc.gs, enc.ge, enc.pvid[rows], enc.plab[rows], enc.ps[rows],
                                 enc.pe[rows], enc.score[rows], sub_order, thr, enc.num_classes, enc.num_videos,
                                 **kw, candidate_orders=(new[site_rows], offsets, cand),
@@ -586,8 +587,7 @@ def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.nda
     return (ap, matched) if return_matches else ap
 
 
-def _numpy_candidate_orders(enc: _Encoded, sites: np.ndarray, discrete: bool
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _numpy_candidate_orders(enc: _Encoded, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, offsets, order): ``tiou_arr.argsort()[::-1]`` of each site, as the official loop computes it.
 
     ``tiou_arr`` is built as the official ``segment_iou`` builds it: the prediction against every GT of
@@ -611,13 +611,8 @@ def _numpy_candidate_orders(enc: _Encoded, sites: np.ndarray, discrete: bool
     p = sites[site_of_pair]
     ps, pe, gs, ge = enc.ps[p], enc.pe[p], enc.gs[g], enc.ge[g]
     with np.errstate(invalid="ignore", divide="ignore"):
-        if discrete:  # |[ps, pe) ∩ [gs, ge)| / |∪| of snippet ranges, empty union -> 0 (the kernel's rule)
-            inter = np.maximum(np.minimum(pe, ge) - np.maximum(ps, gs), 0.0)
-            union = np.maximum(ge - gs, 0.0) + np.maximum(pe - ps, 0.0) - inter
-            tiou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-        else:
-            inter = (np.minimum(pe, ge) - np.maximum(ps, gs)).clip(0)
-            tiou = inter.astype(float) / ((ge - gs) + (pe - ps) - inter)
+        inter = (np.minimum(pe, ge) - np.maximum(ps, gs)).clip(0)
+        tiou = inter.astype(float) / ((ge - gs) + (pe - ps) - inter)
     bounds = offsets.tolist()
     order = np.empty(total, dtype=np.int64)
     for k in range(len(sites)):
