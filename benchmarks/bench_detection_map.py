@@ -96,3 +96,32 @@ def test_numpy_reference(benchmark, n):
         ratio = med / _MEDIANS[("wtal", n)]
         benchmark.extra_info["numpy_over_wtal"] = ratio
         print(f"\n{n} predictions: numpy {med:.3f} s, wtal {_MEDIANS[('wtal', n)]:.4f} s, speed-up {ratio:.1f}x")
+
+
+def with_duplicate_gt(gt: dict, fraction: float = 0.02, seed: int = 1) -> dict:
+    """The GT with ``fraction`` of its rows listed twice (real annotation files contain duplicates):
+    every prediction overlapping a duplicated GT has two candidates with exactly equal tIoU."""
+    rng = np.random.default_rng(seed)
+    dup = np.flatnonzero(rng.random(len(gt["video"])) < fraction)
+    return {k: np.concatenate([v, v[dup]]) for k, v in gt.items()}
+
+
+@pytest.mark.parametrize("policy", ["stable", "numpy"])
+@pytest.mark.parametrize("n", SIZES[-1:], ids=[f"{SIZES[-1] // 1000}k"])
+@pytest.mark.benchmark(group="detection_map tie policy")
+def test_wtal_tie_policy_with_equal_tiou_candidates(benchmark, n, policy):
+    """tie_policy="numpy" (numpy's argsort per class and per equal-tIoU site) against "stable", same run."""
+    gt, pred = data(n)
+    gt = with_duplicate_gt(gt)
+    benchmark.group = f"detection_map tie policy, {n // 1000}k predictions, 2% duplicated GT"
+    result = benchmark(evaluate_detection, gt, pred, tiou_thresholds=THRESHOLDS, tie_policy=policy)
+    _MEDIANS[(policy, n)] = benchmark.stats.stats.median
+    # duplicated GT are interchangeable and the scores are distinct, so both policies give the same AP
+    other = evaluate_detection(gt, pred, tiou_thresholds=THRESHOLDS,
+                               tie_policy="stable" if policy == "numpy" else "numpy")
+    np.testing.assert_array_equal(result.ap, other.ap)
+    if ("stable", n) in _MEDIANS and ("numpy", n) in _MEDIANS:
+        ratio = _MEDIANS[("numpy", n)] / _MEDIANS[("stable", n)]
+        benchmark.extra_info["numpy_over_stable"] = ratio
+        print(f"\n{n} predictions, duplicated GT: numpy policy {_MEDIANS[('numpy', n)]:.4f} s, "
+              f"stable {_MEDIANS[('stable', n)]:.4f} s, ratio {ratio:.2f}")

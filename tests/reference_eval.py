@@ -49,6 +49,17 @@ def official_tiou(p: tuple[float, float], g: tuple[float, float]) -> float:
     return inter / union
 
 
+def official_segment_iou(target_segment: np.ndarray, candidate_segments: np.ndarray) -> np.ndarray:
+    """The official ``Evaluation/utils.py segment_iou``, operation for operation (numpy, float64)."""
+    tt1 = np.maximum(target_segment[0], candidate_segments[:, 0])
+    tt2 = np.minimum(target_segment[1], candidate_segments[:, 1])
+    segments_intersection = (tt2 - tt1).clip(0)
+    segments_union = (candidate_segments[:, 1] - candidate_segments[:, 0]) \
+        + (target_segment[1] - target_segment[0]) - segments_intersection
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return segments_intersection.astype(float) / segments_union
+
+
 def snippet_iou(p: tuple[int, int], g: tuple[int, int]) -> float:
     """W-TALC: IoU of the snippet sets range(p0, p1) and range(g0, g1); empty union -> 0."""
     a, b = set(range(p[0], p[1])), set(range(g[0], g[1]))
@@ -111,7 +122,7 @@ def rank(scores: Sequence[float], *, family: str, tie_policy: str) -> list[int]:
 def reference_map(gt: Sequence[tuple], pred: Sequence[tuple], thresholds: Sequence[float], *,
                   variant: str = "anet", tie_policy: str = "stable", unknown: str = "raise",
                   factor: float = 25.0 / 16.0, class_order: str | None = None) -> dict[str, Any]:
-    """AP [T, C], mAP [T] and classes.
+    """AP [T, C], mAP [T], classes and tp [T, C] (number of true positives).
 
     gt: rows ``(video, t_start, t_end, label)`` in seconds.
     pred: rows ``(video, t_start, t_end, label, score)``; seconds for "anet", snippet indices (ints,
@@ -133,6 +144,7 @@ def reference_map(gt: Sequence[tuple], pred: Sequence[tuple], thresholds: Sequen
     gt_videos = {r[0] for r in gt}
     T = len(thresholds)
     ap = np.zeros((T, len(classes)))
+    tp = np.zeros((T, len(classes)), dtype=np.int64)
     for c_idx, c in enumerate(classes):
         gts = [r for r in gt if r[3] == c]
         preds = [r for r in pred if r[3] == c]
@@ -145,26 +157,33 @@ def reference_map(gt: Sequence[tuple], pred: Sequence[tuple], thresholds: Sequen
         ranked = [preds[i] for i in order]
         for t, thr in enumerate(thresholds):
             if variant == "anet":
-                hits = _official_hits(gts, ranked, thr)
+                hits = _official_hits(gts, ranked, thr, tie_policy)
                 ap[t, c_idx] = interpolated_ap(hits, len(gts))
             else:
                 hits = _wtalc_hits(gts, ranked, thr, factor, best=variant == "facnet")
                 ap[t, c_idx] = (interpolated_ap if variant == "facnet" else noninterpolated_ap)(hits, len(gts))
+            tp[t, c_idx] = sum(hits)
     mAP = ap.mean(axis=1)
-    return {"ap": ap, "mAP": mAP, "average_mAP": float(mAP.mean()), "classes": classes}
+    return {"ap": ap, "mAP": mAP, "average_mAP": float(mAP.mean()), "classes": classes, "tp": tp}
 
 
-def _official_hits(gts: list[tuple], ranked: list[tuple], thr: float) -> list[bool]:
+def _official_hits(gts: list[tuple], ranked: list[tuple], thr: float, tie_policy: str = "stable") -> list[bool]:
     locked = [False] * len(gts)
     hits = []
     for p in ranked:
-        same = [j for j, g in enumerate(gts) if g[0] == p[0]]
+        same = [j for j, g in enumerate(gts) if g[0] == p[0]]  # this_gt: the video's GT in class-GT order
         if not same:
             hits.append(False)
             continue
-        iou = {j: official_tiou((p[1], p[2]), (gts[j][1], gts[j][2])) for j in same}
-        # descending tIoU, NaN first, equal tIoU: later GT row first (the reversed argsort)
-        cand = sorted(same, key=lambda j: (0, 0.0, -j) if _isnan(iou[j]) else (1, -iou[j], -j))
+        if tie_policy == "numpy":  # literally: tiou_arr = segment_iou(...); tiou_arr.argsort()[::-1]
+            tiou_arr = official_segment_iou(np.array([p[1], p[2]], dtype=np.float64),
+                                            np.array([[gts[j][1], gts[j][2]] for j in same], dtype=np.float64))
+            iou = dict(zip(same, tiou_arr.tolist()))
+            cand = [same[k] for k in tiou_arr.argsort()[::-1].tolist()]
+        else:
+            iou = {j: official_tiou((p[1], p[2]), (gts[j][1], gts[j][2])) for j in same}
+            # wtal's fixed rule: descending tIoU, NaN first, equal tIoU: later GT row first
+            cand = sorted(same, key=lambda j: (0, 0.0, -j) if _isnan(iou[j]) else (1, -iou[j], -j))
         hit = False
         for j in cand:
             if iou[j] < thr:

@@ -293,6 +293,82 @@ def test_round_trip_extreme_values(tmp_path):
     assert back["label"].tolist() == [7] * n and type(back["label"][0]) is int
 
 
+_TIE_GT = {"video": np.array([v for v in ("v1", "v2", "v3") for _ in range(6)], dtype=object),
+           "t_start": np.array([2.0 * k for _ in range(3) for _ in range(2) for k in range(3)]),
+           "t_end": np.array([2.0 * k + 2 for _ in range(3) for _ in range(2) for k in range(3)]),
+           "label": np.array([c for _ in range(3) for c in ("A", "B") for _ in range(3)], dtype=object)}
+
+
+@given(rows=st.lists(st.tuples(st.sampled_from(["v1", "v2", "v3", "v4"]), st.integers(0, 6),
+                               st.sampled_from(["A", "B"]), st.sampled_from([0.5, 0.9])), min_size=1, max_size=25),
+       grouped=st.booleans())
+def test_written_file_keeps_the_per_class_order_that_ties_depend_on(tmp_path_factory, rows, grouped):
+    """Rows keep their order within every (video, class); per class, re-reading gives the input order
+    stably grouped by video (first appearance), so tied APs survive the file whenever the input lists
+    each video's rows together."""
+    from wtal.eval import evaluate_detection
+    from wtal.localize.detections import Detections
+
+    if grouped:
+        first: dict = {}
+        for r in rows:
+            first.setdefault(r[0], len(first))
+        rows = sorted(rows, key=lambda r: first[r[0]])
+    cols = {"video": np.array([r[0] for r in rows], dtype=object),
+            "t_start": np.array([float(r[1]) for r in rows]), "t_end": np.array([float(r[1]) + 2.0 for r in rows]),
+            "label": np.array([r[2] for r in rows], dtype=object), "score": np.array([r[3] for r in rows])}
+    folder = tmp_path_factory.mktemp("ties")
+    write_results(folder / "r.json", cols)
+    back = load_predictions(folder / "r.json")
+
+    def seq(c, key):
+        return [(c["t_start"][i], c["score"][i]) for i in range(len(c["video"])) if key(c, i)]
+
+    for v in ("v1", "v2", "v3", "v4"):
+        for lab in ("A", "B"):
+            same = lambda c, i: c["video"][i] == v and c["label"][i] == lab
+            assert seq(back, same) == seq(cols, same)
+    first = {}
+    for v in cols["video"].tolist():
+        first.setdefault(v, len(first))
+    regrouped = sorted(range(len(rows)), key=lambda i: first[cols["video"][i]])  # the documented rule
+    expected = {k: a[regrouped] for k, a in cols.items()}
+    for lab in ("A", "B"):
+        in_class = lambda c, i: c["label"][i] == lab
+        assert seq(back, in_class) == seq(expected, in_class)
+        if grouped:
+            assert seq(back, in_class) == seq(cols, in_class)
+    dets = Detections(cols["video"], cols["label"], cols["t_start"], cols["t_end"], cols["score"])
+    dets.write(folder / "d.json")
+    thr = [0.3, 0.5, 0.7]
+    for policy in ("stable", "numpy"):
+        ap_back = evaluate_detection(_TIE_GT, back, tiou_thresholds=thr, tie_policy=policy).ap
+        ap_dets = evaluate_detection(_TIE_GT, str(folder / "d.json"), tiou_thresholds=thr, tie_policy=policy).ap
+        np.testing.assert_array_equal(ap_dets, ap_back)
+        np.testing.assert_array_equal(
+            ap_back, evaluate_detection(_TIE_GT, expected, tiou_thresholds=thr, tie_policy=policy).ap)
+        if grouped:
+            np.testing.assert_array_equal(
+                ap_back, evaluate_detection(_TIE_GT, cols, tiou_thresholds=thr, tie_policy=policy).ap)
+
+
+def test_interleaved_videos_change_the_tied_ap_after_writing(tmp_path):
+    """A class whose rows interleave videos cannot keep its order in a results file (one list per video)."""
+    from wtal.eval import evaluate_detection
+
+    gt = {"video": np.array(["a", "a"], dtype=object), "t_start": np.array([0.0, 20.0]),
+          "t_end": np.array([10.0, 30.0]), "label": np.array(["y", "x"], dtype=object)}
+    cols = {"video": np.array(["a", "b", "a"], dtype=object), "t_start": np.array([0.0, 20.0, 20.0]),
+            "t_end": np.array([10.0, 30.0, 30.0]), "label": np.array(["y", "x", "x"], dtype=object),
+            "score": np.array([0.9, 0.5, 0.5])}  # class x: FP on b, then the TP on a, equal scores
+    write_results(tmp_path / "r.json", cols)
+    back = load_predictions(tmp_path / "r.json")
+    assert back["video"].tolist() == ["a", "a", "b"]  # class x now lists the TP first
+    direct = evaluate_detection(gt, cols, tiou_thresholds=[0.5]).ap[0].tolist()
+    reread = evaluate_detection(gt, back, tiou_thresholds=[0.5]).ap[0].tolist()
+    assert direct == [1.0, 1.0] and reread == [1.0, 0.5]  # stable rule: the later row ranks first
+
+
 def test_float32_input_is_written_exactly(tmp_path):
     t = np.array([0.1, 0.7], dtype=np.float32)
     write_results(tmp_path / "r.json", {"video": ["a", "b"], "t_start": t, "t_end": t, "label": ["x", "x"],

@@ -13,15 +13,17 @@ namespace wtal::bind {
 
 namespace {
 
-py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt_label,
-                                  const py::array& gt_start, const py::array& gt_end,
-                                  const py::array& pred_video, const py::array& pred_label,
-                                  const py::array& pred_start, const py::array& pred_end,
-                                  const py::array& pred_score, const py::object& order,
-                                  const py::array& thresholds, int64_t num_classes, int64_t num_videos,
-                                  const std::string& match, bool candidate_ties_later_first,
-                                  const std::string& ap_kind, bool discrete, bool nan_score_first,
-                                  bool score_ties_later_first, int num_threads, bool wide_indices) {
+py::object detection_map(const py::array& gt_video, const py::array& gt_label,
+                         const py::array& gt_start, const py::array& gt_end,
+                         const py::array& pred_video, const py::array& pred_label,
+                         const py::array& pred_start, const py::array& pred_end,
+                         const py::array& pred_score, const py::object& order,
+                         const py::array& thresholds, int64_t num_classes, int64_t num_videos,
+                         const std::string& match, bool candidate_ties_later_first,
+                         const std::string& ap_kind, bool discrete, bool nan_score_first,
+                         bool score_ties_later_first, int num_threads, bool wide_indices,
+                         const py::object& candidate_orders, bool return_candidate_ties,
+                         bool return_matches) {
   check_array<int64_t>(gt_video, "gt_video", 1);
   check_array<int64_t>(gt_label, "gt_label", 1);
   check_array<double>(gt_start, "gt_start", 1);
@@ -70,7 +72,47 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
                           " ground-truth rows; every evaluated class needs at least one");
   }
 
+  cpu::DetectionMapExtras ex;
+  py::array ov_rows, ov_offsets, ov_order;
+  if (!candidate_orders.is_none()) {
+    if (!py::isinstance<py::tuple>(candidate_orders)) {
+      throw py::type_error("candidate_orders must be None or a tuple (rows, offsets, order) of int64 arrays, got " +
+                           std::string(py::str(py::type::of(candidate_orders).attr("__name__"))));
+    }
+    if (py::len(candidate_orders) != 3) {
+      throw py::value_error("candidate_orders must be a tuple (rows, offsets, order), got a tuple of length " +
+                            std::to_string(py::len(candidate_orders)));
+    }
+    const auto t = py::reinterpret_borrow<py::tuple>(candidate_orders);
+    auto part = [&](int i, const char* name) {
+      if (!py::isinstance<py::array>(t[i])) {
+        throw py::type_error(std::string(name) + " must be a numpy array, got " +
+                             std::string(py::str(py::type::of(t[i]).attr("__name__"))));
+      }
+      const auto a = py::reinterpret_borrow<py::array>(t[i]);
+      check_array<int64_t>(a, name, 1);
+      return a;
+    };
+    ov_rows = part(0, "candidate_orders rows");
+    ov_offsets = part(1, "candidate_orders offsets");
+    ov_order = part(2, "candidate_orders order");
+    check_dim(ov_offsets, "candidate_orders offsets", 0, ov_rows.shape(0) + 1, "len(rows) + 1");
+    const int64_t* off = cdata<int64_t>(ov_offsets);
+    if (off[ov_rows.shape(0)] != ov_order.shape(0)) {
+      throw py::value_error("candidate_orders offsets must end at len(order) = " + std::to_string(ov_order.shape(0)) +
+                            ", got " + std::to_string(off[ov_rows.shape(0)]));
+    }
+    ex.num_overrides = ov_rows.shape(0);
+    ex.override_rows = cdata<int64_t>(ov_rows);
+    ex.override_offsets = off;
+    ex.override_order = cdata<int64_t>(ov_order);
+  }
+  std::vector<int64_t> ties;
+  if (return_candidate_ties) ex.tie_rows = &ties;
   const py::ssize_t T = thresholds.shape(0);
+  auto matched = return_matches ? new_array<int64_t>({T, N}, "detection_map: return_matches thresholds * predictions")
+                                : py::array_t<int64_t>();
+  if (return_matches) ex.matched_gt = matched.mutable_data();
   auto ap = new_array<double>({T, num_classes}, "detection_map: thresholds * num_classes");
   double* out = ap.mutable_data();
   {
@@ -79,13 +121,21 @@ py::array_t<double> detection_map(const py::array& gt_video, const py::array& gt
       cpu::detection_map(G, cdata<int64_t>(gt_video), cdata<int64_t>(gt_label), cdata<double>(gt_start),
                          cdata<double>(gt_end), N, cdata<int64_t>(pred_video), cdata<int64_t>(pred_label),
                          cdata<double>(pred_start), cdata<double>(pred_end), cdata<double>(pred_score),
-                         order_ptr, T, cdata<double>(thresholds), num_classes, num_videos, opt, out);
+                         order_ptr, T, cdata<double>(thresholds), num_classes, num_videos, opt, out, &ex);
     } catch (const std::invalid_argument& e) {
       py::gil_scoped_acquire acquire;
       throw py::value_error(e.what());
     }
   }
-  return ap;
+  if (!return_candidate_ties && !return_matches) return std::move(ap);
+  py::object ties_obj = py::none();
+  if (return_candidate_ties) {
+    py::array_t<int64_t> rows(static_cast<py::ssize_t>(ties.size()));
+    if (!ties.empty()) std::memcpy(rows.mutable_data(), ties.data(), ties.size() * sizeof(int64_t));
+    ties_obj = std::move(rows);
+  }
+  py::object matched_obj = return_matches ? py::object(std::move(matched)) : py::none();
+  return py::make_tuple(std::move(ap), ties_obj, matched_obj);
 }
 
 // Codes of the distinct values of a 1-D array, numbered in order of first appearance, and the index of
@@ -162,9 +212,16 @@ void bind_detection_map(py::module_& m) {
         py::arg("candidate_ties_later_first") = true, py::arg("ap") = "interpolated",
         py::arg("discrete") = false, py::arg("nan_score_first") = true,
         py::arg("score_ties_later_first") = true, py::arg("num_threads") = 0, py::arg("wide_indices") = false,
+        py::arg("candidate_orders") = py::none(), py::arg("return_candidate_ties") = false,
+        py::arg("return_matches") = false,
         "Average precision [T, C] of encoded detections (see csrc/cpu/detection_map.h). Inputs are "
         "int64 ids and float64 times/scores, 1-D and C-contiguous; order is None or an int64 "
-        "permutation giving the per-class ranking. wide_indices (tests) forces the 64-bit index path.");
+        "permutation giving the per-class ranking. wide_indices (tests) forces the 64-bit index path. "
+        "candidate_orders: None or a tuple (rows, offsets, order) of 1-D int64 arrays, explicit GT "
+        "candidate orders of some predictions (best-IoU rule). With return_candidate_ties or "
+        "return_matches the result is (ap, tie_rows int64 [S] | None, matched_gt int64 [T, N] | None): "
+        "the rows whose candidates hold equal tIoU that pass a threshold, and the GT row each prediction "
+        "matched per threshold (-1: none).");
   m.def("factorize", &factorize, py::arg("a"),
         "(codes int64 [N], first int64 [K]): ids of the distinct values of a 1-D C-contiguous array in "
         "order of first appearance (object arrays: by identity; others: by raw bytes).");

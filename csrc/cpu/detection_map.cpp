@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -110,6 +111,7 @@ struct PredRec {
 struct PredBuckets {
   std::vector<int64_t> offsets;  // [num_classes + 1]
   std::vector<PredRec> recs;     // per class: input order, or the order given by `order`
+  std::vector<int64_t> rows;     // input row of each record; filled only when `with_rows`
 };
 
 // Runs fn(i) for i in [0, n) on n threads (the caller's thread takes i = 0). fn must not throw.
@@ -159,7 +161,7 @@ class VideoMap {
 PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* label, const int64_t* video,
                                const double* start, const double* end, const double* score,
                                int64_t num_classes, int64_t num_videos, const VideoMap& local_video,
-                               int64_t nchunks, int64_t* bad_row) {
+                               int64_t nchunks, bool with_rows, int64_t* bad_row) {
   PredBuckets b;
   const int64_t C = num_classes;
   std::vector<int64_t> count(static_cast<size_t>(nchunks * (C + 1)), 0);
@@ -197,13 +199,17 @@ PredBuckets bucket_predictions(int64_t n, const int64_t* order, const int64_t* l
   }
   b.offsets[C] = total;
   b.recs.resize(static_cast<size_t>(total));
+  if (with_rows) b.rows.resize(static_cast<size_t>(total));
   run_parallel(nchunks, [&](int64_t i) {
     int64_t* f = fill.data() + i * C;
     PredRec* out = b.recs.data();
+    int64_t* out_rows = with_rows ? b.rows.data() : nullptr;
     for (int64_t k = lo(i); k < lo(i + 1); ++k) {
       const int64_t row = order ? order[k] : k;
       const int64_t g = label[row];
-      if (g >= 0) out[f[g]++] = PredRec{score[row], start[row], end[row], local_video(video[row])};
+      if (g < 0) continue;
+      if (out_rows) out_rows[f[g]] = row;
+      out[f[g]++] = PredRec{score[row], start[row], end[row], local_video(video[row])};
     }
   });
   return b;
@@ -217,7 +223,16 @@ struct Inputs {
   int64_t T;
   const double* thr;
   int64_t C;
+  int64_t N;  // number of prediction rows (stride of matched_gt)
+  // A tIoU v passes some threshold iff !(v < thr[t]) for some t: v is NaN, a threshold is NaN, or
+  // v >= the smallest threshold.
+  bool any_nan_thr;
+  double min_thr;
 };
+
+inline bool passes_some_threshold(const Inputs& in, double v) {
+  return v != v || in.any_nan_thr || !(v < in.min_thr);
+}
 
 // Per-thread scratch of process_class. I indexes the predictions and GT of one class: int32_t normally
 // (half the memory traffic of the sort), int64_t when a class has 2**31 or more of either.
@@ -245,6 +260,8 @@ struct Scratch {
   std::vector<I> local;
   std::vector<I> cand;
   std::vector<double> mprec, mrec, terms;
+  std::vector<uint8_t> seen;      // [n]: candidate indices already given by an override (validation)
+  std::vector<int64_t> tie_rows;  // this worker's candidate-tie sites: input rows, hence int64 for every I
 };
 
 // Maps a score to an unsigned key whose ascending order is the ranking order: descending score,
@@ -315,12 +332,28 @@ void sort_candidates(Scratch<I>& s) {
   }
 }
 
+// The caller's GT candidate order for prediction `row` (an input row), or nullptr (binary search in the
+// sorted rows). n: the number of GT of its (class, video), compared in int64 with the caller's length.
+const int64_t* find_override(const DetectionMapExtras& ex, int64_t row, int64_t n) {
+  const int64_t* end = ex.override_rows + ex.num_overrides;
+  const int64_t* it = std::lower_bound(ex.override_rows, end, row);
+  if (it == end || *it != row) return nullptr;
+  const int64_t k = it - ex.override_rows;
+  if (ex.override_offsets[k + 1] - ex.override_offsets[k] != n) {
+    throw std::invalid_argument("candidate order of prediction row " + std::to_string(row) + " has " +
+                                std::to_string(ex.override_offsets[k + 1] - ex.override_offsets[k]) +
+                                " entries but its video has " + std::to_string(n) + " GT of its class");
+  }
+  return ex.override_order + ex.override_offsets[k];
+}
+
 template <typename I>
-void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, const PredBuckets& preds,
-                   const Csr& gts, Scratch<I>& s, double* ap) {
+void process_class(const Inputs& in, const DetectionMapOptions& opt, const DetectionMapExtras& ex, int64_t c,
+                   const PredBuckets& preds, const Csr& gts, Scratch<I>& s, double* ap) {
   const int64_t T = in.T;
   const I P = static_cast<I>(preds.offsets[c + 1] - preds.offsets[c]);
   const PredRec* recs = preds.recs.data() + preds.offsets[c];
+  const int64_t* rec_rows = preds.rows.empty() ? nullptr : preds.rows.data() + preds.offsets[c];
   const int64_t npos = gts.offsets[c + 1] - gts.offsets[c];
   if (P == 0) {
     for (int64_t t = 0; t < T; ++t) ap[t * in.C + c] = 0.0;
@@ -395,7 +428,20 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
                               : continuous_iou(ps, pe, in.gt_start[g], in.gt_end[g]);
     }
     for (I k = 0; k < n; ++k) s.cand[k] = k;
-    if (best && n > 1) {
+    const int64_t row = rec_rows ? rec_rows[s.vals[r]] : -1;  // input row (overrides, ties, matches)
+    const int64_t* given = best && n > 1 && ex.num_overrides ? find_override(ex, row, n) : nullptr;
+    if (given) {
+      s.seen.assign(static_cast<size_t>(n), 0);
+      for (I k = 0; k < n; ++k) {
+        const int64_t j = given[k];
+        if (j < 0 || j >= n || s.seen[j]) {
+          throw std::invalid_argument("candidate order of prediction row " + std::to_string(row) +
+                                      " is not a permutation of range(" + std::to_string(n) + ")");
+        }
+        s.seen[j] = 1;
+        s.cand[k] = static_cast<I>(j);
+      }
+    } else if (best && n > 1) {
       // Candidates by tIoU descending, NaN first; equal tIoU by GT row (later first = reversed argsort).
       const double* iou = s.iou.data();
       const bool gt_later_first = opt.candidate_ties_later_first;
@@ -405,6 +451,16 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
         if (!nx && iou[x] != iou[y]) return iou[x] > iou[y];
         return gt_later_first ? x > y : x < y;
       });
+      if (ex.tie_rows) {
+        // Sorted, so equal values are neighbours; ties below every threshold never decide anything.
+        for (I k = 0; k + 1 < n; ++k) {
+          const double a = iou[s.cand[k]], b = iou[s.cand[k + 1]];
+          if ((a == b || (is_nan(a) && is_nan(b))) && passes_some_threshold(in, a)) {
+            s.tie_rows.push_back(row);
+            break;
+          }
+        }
+      }
     }
     bool any = false;
     // All thresholds of a 64-bit word at once. Best-IoU: walking the sorted candidates, the official
@@ -431,6 +487,11 @@ void process_class(const Inputs& in, const DetectionMapOptions& opt, int64_t c, 
         const uint64_t take = free & pass;
         tk[j] |= take;
         hit |= take;
+        if (take && ex.matched_gt) {
+          for (uint64_t m = take; m; m &= m - 1) {
+            ex.matched_gt[(t0 + __builtin_ctzll(m)) * in.N + row] = grows[j];
+          }
+        }
         undecided &= best ? ~free : ~take;
       }
       if (hit) {
@@ -529,7 +590,9 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
                    const int64_t* pred_video, const int64_t* pred_label, const double* pred_start,
                    const double* pred_end, const double* pred_score, const int64_t* order,
                    int64_t num_thresholds, const double* thresholds, int64_t num_classes,
-                   int64_t num_videos, const DetectionMapOptions& options, double* ap) {
+                   int64_t num_videos, const DetectionMapOptions& options, double* ap,
+                   const DetectionMapExtras* extras) {
+  const DetectionMapExtras ex = extras ? *extras : DetectionMapExtras{};
   if (num_gt < 0 || num_pred < 0 || num_thresholds < 0 || num_classes < 0 || num_videos < 0) {
     bad("detection_map: sizes must be non-negative");
   }
@@ -551,6 +614,18 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
       seen[row] = 1;
     }
   }
+  if (ex.num_overrides < 0) bad("detection_map: num_overrides must be non-negative");
+  for (int64_t k = 0; k < ex.num_overrides; ++k) {
+    if (ex.override_rows[k] < 0 || ex.override_rows[k] >= num_pred) {
+      bad("candidate order row " + std::to_string(ex.override_rows[k]) + " is outside [0, " +
+          std::to_string(num_pred) + ")");
+    }
+    if (k > 0 && ex.override_rows[k] <= ex.override_rows[k - 1]) bad("candidate order rows must be strictly ascending");
+    if (ex.override_offsets[k + 1] < ex.override_offsets[k]) bad("candidate order offsets must be non-decreasing");
+  }
+  if (ex.num_overrides && ex.override_offsets[0] != 0) bad("candidate order offsets must start at 0");
+  if (ex.matched_gt) std::fill(ex.matched_gt, ex.matched_gt + num_thresholds * num_pred, int64_t{-1});
+  if (ex.tie_rows) ex.tie_rows->clear();
   const Csr gts = bucket_rows(num_gt, gt_label, num_classes);
   for (int64_t c = 0; c < num_classes; ++c) {
     if (gts.offsets[c + 1] == gts.offsets[c]) {
@@ -566,14 +641,25 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
   std::vector<int64_t> gt_local(static_cast<size_t>(num_gt));
   for (int64_t i = 0; i < num_gt; ++i) gt_local[i] = local_video(gt_video[i]);
   int64_t bad_row = -1;
+  const bool with_rows = ex.num_overrides > 0 || ex.tie_rows || ex.matched_gt;
   const PredBuckets preds = bucket_predictions(num_pred, order, pred_label, pred_video, pred_start, pred_end,
-                                               pred_score, num_classes, num_videos, local_video, nthreads, &bad_row);
+                                               pred_score, num_classes, num_videos, local_video, nthreads,
+                                               with_rows, &bad_row);
   if (bad_row >= 0) {
     bad("prediction row " + std::to_string(bad_row) + ": pred_label = " + std::to_string(pred_label[bad_row]) +
         " must be in [-1, " + std::to_string(num_classes) + ") and pred_video = " +
         std::to_string(pred_video[bad_row]) + " in [-1, " + std::to_string(num_videos) + ")");
   }
-  const Inputs in{gt_local.data(), gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes};
+  bool any_nan_thr = false;
+  double min_thr = 0.0;
+  bool have_thr = false;
+  for (int64_t t = 0; t < num_thresholds; ++t) {
+    const double v = thresholds[t];
+    if (is_nan(v)) any_nan_thr = true;
+    else if (!have_thr || v < min_thr) min_thr = v, have_thr = true;
+  }
+  const Inputs in{gt_local.data(), gt_start, gt_end, order != nullptr, num_thresholds, thresholds, num_classes,
+                  num_pred, any_nan_thr, min_thr};
 
   // Largest classes first so the last class to finish is a small one.
   std::vector<int64_t> class_order(num_classes);
@@ -592,12 +678,17 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
   std::atomic<int64_t> next{0};
   std::exception_ptr error;
   std::atomic<bool> failed{false};
+  std::mutex merge;
   auto work = [&](auto index_type) {
     using I = decltype(index_type);
     try {
       Scratch<I> scratch(local_video.size());
       for (int64_t k; (k = next.fetch_add(1)) < num_classes && !failed.load();) {
-        process_class<I>(in, options, class_order[k], preds, gts, scratch, ap);
+        process_class<I>(in, options, ex, class_order[k], preds, gts, scratch, ap);
+      }
+      if (ex.tie_rows && !scratch.tie_rows.empty()) {
+        std::lock_guard<std::mutex> lock(merge);
+        ex.tie_rows->insert(ex.tie_rows->end(), scratch.tie_rows.begin(), scratch.tie_rows.end());
       }
     } catch (...) {
       if (!failed.exchange(true)) error = std::current_exception();
@@ -605,6 +696,7 @@ void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_la
   };
   run_parallel(nthreads, [&](int64_t) { wide ? work(int64_t{}) : work(int32_t{}); });
   if (error) std::rethrow_exception(error);
+  if (ex.tie_rows) std::sort(ex.tie_rows->begin(), ex.tie_rows->end());
 }
 
 }  // namespace wtal::cpu

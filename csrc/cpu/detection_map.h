@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 namespace wtal::cpu {
 
@@ -35,6 +36,26 @@ struct DetectionMapOptions {
   bool wide_indices = false;
 };
 
+// Optional inputs and outputs of detection_map beyond the APs (all off by default). Every row here is an
+// input row number (prediction or GT), never a class-local index or a renumbered video id.
+struct DetectionMapExtras {
+  // Best-IoU rule: explicit GT candidate orders for some predictions. Prediction row
+  // override_rows[k] (strictly ascending) tries the GT of its (class, video) in the order
+  // override_order[override_offsets[k] .. override_offsets[k + 1]): a permutation of the indices of that
+  // group's GT in row order (what `tiou.argsort()[::-1]` returns for the group's tIoU array).
+  int64_t num_overrides = 0;
+  const int64_t* override_rows = nullptr;
+  const int64_t* override_offsets = nullptr;  // [num_overrides + 1]
+  const int64_t* override_order = nullptr;
+  // Out (if not nullptr), ascending: the rows of the predictions (best-IoU rule, no override) whose
+  // candidate GT include two with exactly equal tIoU (== or both NaN) that passes some threshold, i.e.
+  // the predictions whose result can depend on how equal tIoU values are ordered.
+  std::vector<int64_t>* tie_rows = nullptr;
+  // Out (if not nullptr): [num_thresholds, num_pred] row-major, the GT row each prediction matched at
+  // each threshold, -1 where it matched none.
+  int64_t* matched_gt = nullptr;
+};
+
 // Average precision of every (threshold, class).
 //
 // gt_*:   [num_gt] rows; gt_video in [0, num_videos), gt_label in [0, num_classes). Class-GT order
@@ -48,13 +69,15 @@ struct DetectionMapOptions {
 //         best-IoU, so a NaN tIoU passes as in the official code).
 // ap:     output [num_thresholds, num_classes] row-major; a class without predictions gets 0.
 // Sums use numpy's pairwise summation so the APs equal numpy's `np.sum` bit for bit.
-// Throws std::invalid_argument for ids out of range or an invalid order.
+// extras: see DetectionMapExtras (may be nullptr).
+// Throws std::invalid_argument for ids out of range, an invalid order or invalid overrides.
 void detection_map(int64_t num_gt, const int64_t* gt_video, const int64_t* gt_label,
                    const double* gt_start, const double* gt_end, int64_t num_pred,
                    const int64_t* pred_video, const int64_t* pred_label, const double* pred_start,
                    const double* pred_end, const double* pred_score, const int64_t* order,
                    int64_t num_thresholds, const double* thresholds, int64_t num_classes,
-                   int64_t num_videos, const DetectionMapOptions& options, double* ap);
+                   int64_t num_videos, const DetectionMapOptions& options, double* ap,
+                   const DetectionMapExtras* extras = nullptr);
 
 // numpy's pairwise summation of a contiguous float64 array (the algorithm of `np.sum`).
 double pairwise_sum(const double* a, int64_t n);

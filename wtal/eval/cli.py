@@ -5,11 +5,14 @@
     wtal eval --gt GT.json --pred RESULTS.json [--subset validation]
               [--tiou 0.5:0.95:10 | --tiou 0.1,0.2,0.3] [--preset anet] [--out METRICS.json]
               [--per-class] [--tie-policy stable|numpy] [--ambiguous Ambiguous_test.txt]
-              [--official-compat] [--unknown-labels raise|ignore] ...
+              [--official-compat] [--unknown-labels raise|ignore]
+              [--diagnose DIR [--diagnose-dataset activitynet|thumos14]] ...
 
 Prints a table (mAP in % per tIoU threshold and the average; per-class AP with ``--per-class``) and
 optionally writes ``METRICS.json`` atomically: ``{"tiou": [...], "mAP": [...], "average_mAP": x,
-"ap": {class: [...]}}`` (fractions, not %; floats written with full precision).
+"ap": {class: [...]}}`` (fractions, not %; floats written with full precision). ``--diagnose DIR``
+also writes DETAD's error diagnosis (:mod:`wtal.eval.diagnose`): ``DIR/diagnosis.json`` and, when
+matplotlib is installed, ``false_positive_analysis.png`` and ``false_negative_analysis.png``.
 
 ``--gt`` is an ActivityNet ground-truth JSON or a W-TALC annotation folder (``segments.npy`` ...);
 ``--gt`` and ``--pred`` also take ``.parquet`` / ``.csv`` / ``.npz`` tables (:mod:`wtal.eval.columnar`).
@@ -52,8 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write the metrics as JSON (atomically)")
     parser.add_argument("--per-class", action="store_true", help="print the AP of every class")
     parser.add_argument("--tie-policy", default="stable", choices=("stable", "numpy"),
-                        help="ranking of equal scores: 'stable' (deterministic, default) or 'numpy' "
-                             "(numpy's unstable argsort, as the reference code calls it)")
+                        help="order of equal scores and equal-tIoU GT candidates: 'stable' (a fixed "
+                             "deterministic rule, default) or 'numpy' (numpy's own argsort, as the reference "
+                             "code calls it: its numbers on the same numpy build and CPU)")
     parser.add_argument("--ambiguous", default=None, metavar="Ambiguous_test.txt",
                         help="W-TALC/FAC-Net presets: drop predictions overlapping these ambiguous segments")
     parser.add_argument("--official-compat", action="store_true",
@@ -68,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reproduce the W-TALC/FAC-Net bug: mAP 0 if any class has no prediction (opt-in)")
     parser.add_argument("--threads", type=int, default=0, metavar="N",
                         help="evaluator threads (0 = all cores)")
+    parser.add_argument("--diagnose", default=None, metavar="DIR",
+                        help="also write DETAD's false-positive/false-negative diagnosis to DIR (diagnosis.json, "
+                             "PNG plots when matplotlib is installed)")
+    parser.add_argument("--diagnose-dataset", default="activitynet", choices=("activitynet", "thumos14"),
+                        help="DETAD's settings for --diagnose: tIoU thresholds and length/coverage bins "
+                             "(default activitynet)")
 
 
 def parse_tiou(text: str) -> Any:
@@ -166,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--threads must be >= 0, got {args.threads}")
     if args.out is not None and os.path.isdir(args.out):
         raise ValueError(f"--out {args.out}: is a directory; give the METRICS.json file name")
+    if args.diagnose is not None and os.path.exists(args.diagnose) and not os.path.isdir(args.diagnose):
+        raise ValueError(f"--diagnose {args.diagnose}: exists and is not a directory")
+    if args.diagnose is not None and args.prediction_units != "seconds":
+        raise ValueError("--diagnose works in seconds; it cannot be combined with --prediction-units snippets")
 
     gt, info = _load_ground_truth(args.gt, args.subset)
     pred = io.load_predictions(args.pred)
@@ -201,4 +215,20 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise ValueError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from exc
         print(f"wrote {args.out}")
+    if args.diagnose is not None:
+        from wtal.eval.diagnose import write_diagnosis
+
+        # unknown (NaN) or non-positive durations leave those GT out of the coverage bins only
+        durations = {v: d for v, d in zip(info.videos.tolist(), info.durations.tolist()) if d > 0}
+        diag = result.diagnose(args.diagnose_dataset, durations=durations)
+        try:
+            files, note = write_diagnosis(diag, args.diagnose)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"--diagnose {args.diagnose}: {exc}") from exc
+        print(diag.summary())
+        for n in diag.notes:
+            print(f"diagnosis: {n}")
+        print("wrote " + ", ".join(files))
+        if note:
+            print(f"wtal eval: {note}")
     return 0

@@ -37,6 +37,9 @@ class DetectionResult:
         preset: name of the preset used.
         num_ground_truth: int64 [C], GT instances per class after the preset's GT cleaning.
         num_predictions: int64 [C], evaluated predictions per class (after filtering).
+
+    The result also keeps (privately, for :meth:`diagnose`) references to the encoded columns it
+    evaluated, so they live as long as the result does.
     """
 
     tiou: np.ndarray
@@ -47,6 +50,7 @@ class DetectionResult:
     preset: str = "anet"
     num_ground_truth: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     num_predictions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _inputs: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """``{"tiou": [...], "mAP": [...], "average_mAP": x, "ap": {class: [...]}}`` (JSON-ready)."""
@@ -71,6 +75,17 @@ class DetectionResult:
             lines.append("  ".join(r[0].ljust(widths[0]) if i == 0 else r[i].rjust(widths[i])
                                    for i in range(len(r))))
         return "\n".join(lines)
+
+    def diagnose(self, dataset: str = "activitynet", *, durations: Any = None) -> Any:
+        """DETAD's false-positive and false-negative analysis of the evaluated rows.
+
+        See :func:`wtal.eval.diagnose.diagnose_detection` (``dataset``: ``"activitynet"`` or
+        ``"thumos14"``, DETAD's settings; ``durations``: ``{video: seconds}`` for the coverage analysis
+        when the ground truth was not read from a JSON file with durations).
+        """
+        from wtal.eval.diagnose import diagnose_detection
+
+        return diagnose_detection(self, dataset, durations=durations)
 
     def __repr__(self) -> str:
         return (f"DetectionResult(preset={self.preset!r}, classes={len(self.classes)}, "
@@ -132,18 +147,21 @@ def _raw_columns(obj: Any, required: tuple[str, ...], name: str) -> dict[str, An
     return out
 
 
-def _load_gt(obj: Any, subset: str | None) -> dict[str, Any]:
+def _load_gt(obj: Any, subset: str | None) -> tuple[dict[str, Any], dict | None]:
+    """GT columns and, for a JSON file or dict, each video's duration (``{video: seconds}``, NaN unknown)."""
     if _is_json_like(obj, "database"):
         from wtal.eval import io as _io
 
-        return _raw_columns(_io.load_ground_truth(obj, subset=subset), _GT_COLUMNS, "ground_truth")
+        cols, info = _io.load_ground_truth(obj, subset=subset, return_info=True)
+        return (_raw_columns(cols, _GT_COLUMNS, "ground_truth"),
+                dict(zip(info.videos.tolist(), info.durations.tolist())))
     cols = _raw_columns(obj, _GT_COLUMNS, "ground_truth")
     if subset is not None:
         if "subset" not in cols:
             raise ValueError(f"subset={subset!r} was given but the ground_truth columns have no 'subset' column")
         keep = np.asarray(cols["subset"] == subset, dtype=bool)
         cols = {k: v[keep] for k, v in cols.items()}
-    return cols
+    return cols, None
 
 
 def _load_pred(obj: Any) -> dict[str, Any]:
@@ -322,13 +340,22 @@ def evaluate_detection(
         tiou_thresholds: float64 [T], compared bit for bit (``np.linspace(0.5, 0.95, 10)[8]`` is
             ``0.8999999999999999``); default: the preset's array.
         preset: a name in :data:`wtal.eval.PRESETS` (``"anet"``: official ActivityNet) or a :class:`Preset`.
-        tie_policy: ranking of equal scores. ``"stable"`` (deterministic): for the official family the
-            later input row ranks first among equal scores and NaN scores rank above all others (what
-            ``score.argsort()[::-1]`` does for small arrays); for the W-TALC family (``np.argsort(-score)``)
-            the earlier row ranks first and NaN last. ``"numpy"``: calls numpy's default argsort per class
-            exactly as the repository does; reproduces published numbers with ties only on the same
-            numpy build and CPU (numpy's sort is not stable and SIMD-dispatched). Both agree when scores
-            are distinct. Equal-tIoU candidate GT are always ordered as documented in :class:`Preset`.
+        tie_policy: how equal values are ordered, where the repository leaves it to numpy's sort.
+            ``"numpy"``: numpy's own default (unstable, SIMD-dispatched) argsort, called as the repository
+            calls it: per class on the scores (``score.argsort()[::-1]`` or ``np.argsort(-score)``), and,
+            for the official family (``Preset.candidate_ties == "later"``), on each prediction's tIoU
+            array (``tiou_arr.argsort()[::-1]`` over every GT of its class in its video, in GT row order;
+            only predictions whose candidates hold exactly equal tIoU that passes a threshold take this
+            slower path). Equals the repository's numbers on the same numpy build and CPU, provided the
+            rows of each class are in the order the repository saw them (a results file's order). numpy's
+            tie order changes between numpy versions and CPUs (numpy 2.4 with AVX2 or AVX-512 puts row 0
+            first in ``np.array([.6, .6, 0, 0]).argsort()[::-1]``). ``"stable"`` (default): a fixed rule,
+            deterministic everywhere, not "the official order" (there is none): among equal scores the
+            later row ranks first and NaN first (official family), the earlier row first and NaN last
+            (W-TALC family); among equal-tIoU candidate GT the later GT row is tried first (official
+            family). FAC-Net's candidate scan (strict ``>``, earliest GT row) and W-TALC's first-fit
+            do not sort, so they are the same under both. Both policies agree when no two scores and no
+            two candidate tIoU values of a prediction are equal.
         subset: keep only GT videos of this subset (official default ``"validation"``; ``None``: all).
         unknown_labels: ``"raise"`` (official; ``ValueError`` listing them) or ``"ignore"`` (dropped) for
             prediction labels without a GT class; default: the preset's choice.
@@ -395,7 +422,7 @@ def evaluate_detection(
         if ((thr < 0) | (thr > 1)).any():
             raise ValueError(f"tiou_thresholds must lie in [0, 1], got {thr.tolist()}")
 
-    gt = _load_gt(ground_truth, subset)
+    gt, durations = _load_gt(ground_truth, subset)
     pr = _load_pred(predictions)
     if len(gt["video"]) == 0:
         raise ValueError("ground_truth is empty" + (f" for subset {subset!r}" if subset is not None else "")
@@ -440,6 +467,7 @@ def evaluate_detection(
         plab = plab.copy()  # rows with label -1 are skipped by the kernel
 
     num_videos = len(videos)
+    seconds = (gs, ge, ps, pe)  # before any snippet conversion (the error diagnosis works in seconds)
     if p.iou == "snippet":
         f = float(p.snippets_per_second)
         gs = np.round(gs * f)
@@ -458,25 +486,140 @@ def evaluate_detection(
     if tie_policy == "numpy":
         order = _numpy_order(plab, sc, num_classes, negated=p.score_sort == "argsort_negated")
 
-    from wtal._ext import _C
-
-    reverse = p.score_sort == "reverse_argsort"
-    ap = _C.detection_map(
-        np.ascontiguousarray(gvid, dtype=np.int64), np.ascontiguousarray(glab, dtype=np.int64),
-        np.ascontiguousarray(gs), np.ascontiguousarray(ge),
-        np.ascontiguousarray(pvid, dtype=np.int64), np.ascontiguousarray(plab, dtype=np.int64),
-        np.ascontiguousarray(ps), np.ascontiguousarray(pe), sc, order, thr, num_classes, num_videos,
-        match=p.match, candidate_ties_later_first=p.candidate_ties == "later", ap=p.ap,
-        discrete=p.iou == "snippet", nan_score_first=reverse, score_ties_later_first=reverse,
-        num_threads=int(num_threads))
+    enc = _Encoded(gvid=np.ascontiguousarray(gvid, dtype=np.int64), glab=np.ascontiguousarray(glab, dtype=np.int64),
+                   gs=np.ascontiguousarray(gs), ge=np.ascontiguousarray(ge),
+                   pvid=np.ascontiguousarray(pvid, dtype=np.int64), plab=np.ascontiguousarray(plab, dtype=np.int64),
+                   ps=np.ascontiguousarray(ps), pe=np.ascontiguousarray(pe), score=sc,
+                   num_classes=num_classes, num_videos=num_videos)
+    ap = match_detections(enc, thr, p, order=order, tie_policy=tie_policy, num_threads=int(num_threads))
 
     npred = np.bincount(plab[plab >= 0], minlength=num_classes).astype(np.int64)
     ngt = np.bincount(glab, minlength=num_classes).astype(np.int64)
     mAP = ap.mean(axis=1)
     if wtalc_zero_if_class_missing and (npred == 0).any():
         mAP = np.zeros_like(mAP)
+    sec = _Encoded(gvid=enc.gvid, glab=enc.glab, gs=np.ascontiguousarray(seconds[0]), ge=np.ascontiguousarray(seconds[1]),
+                   pvid=enc.pvid, plab=enc.plab, ps=np.ascontiguousarray(seconds[2]),
+                   pe=np.ascontiguousarray(seconds[3]), score=sc, num_classes=num_classes, num_videos=num_videos,
+                   prediction_units=prediction_units if p.iou == "snippet" else "seconds", videos=videos)
+    dur = None if durations is None else np.array([durations.get(v, np.nan) for v in videos], dtype=np.float64)
     return DetectionResult(tiou=thr, ap=ap, mAP=mAP, average_mAP=float(mAP.mean()), classes=list(classes),
-                           preset=p.name, num_ground_truth=ngt, num_predictions=npred)
+                           preset=p.name, num_ground_truth=ngt, num_predictions=npred,
+                           _inputs=_DiagnosisInputs(sec, tie_policy=tie_policy, num_threads=int(num_threads),
+                                                    durations=dur))
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """Encoded columns as the kernel takes them: int64 ids (video -1: no GT; label -1: not evaluated)."""
+
+    gvid: np.ndarray
+    glab: np.ndarray
+    gs: np.ndarray
+    ge: np.ndarray
+    pvid: np.ndarray
+    plab: np.ndarray
+    ps: np.ndarray
+    pe: np.ndarray
+    score: np.ndarray
+    num_classes: int
+    num_videos: int
+    prediction_units: str = "seconds"
+    videos: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _DiagnosisInputs:
+    """What :meth:`DetectionResult.diagnose` needs: the evaluated rows in seconds, the tie policy and,
+    when the GT came from a JSON file, each video's duration (float64 [V], NaN where unknown)."""
+
+    columns: _Encoded
+    tie_policy: str
+    num_threads: int
+    durations: np.ndarray | None = None
+
+
+def _numpy_candidates(p: Preset, tie_policy: str) -> bool:
+    """Whether the repository orders GT candidates with numpy's ``tiou.argsort()[::-1]`` (the official
+    family: continuous tIoU, best-IoU matching); snippet-IoU repositories scan their GT lists instead."""
+    return tie_policy == "numpy" and p.match == "best" and p.candidate_ties == "later" and p.iou == "continuous"
+
+
+def match_detections(enc: _Encoded, thr: np.ndarray, p: Preset, *, order: np.ndarray | None, tie_policy: str,
+                     num_threads: int = 0, return_matches: bool = False) -> Any:
+    """AP [T, C] of encoded columns under preset ``p`` (and, if asked, the matched GT row [T, N] or -1).
+
+    Under ``tie_policy="numpy"`` with the official candidate rule, the kernel first reports the
+    predictions whose candidate GT hold exactly equal tIoU that passes a threshold; only the rows of
+    their classes are evaluated again, with numpy's own ``tiou.argsort()[::-1]`` of each such
+    prediction's tIoU array (:func:`_numpy_candidate_orders`), so inputs without such ties cost one
+    kernel pass as before.
+    """
+    from wtal._ext import _C
+
+    reverse = p.score_sort == "reverse_argsort"
+    args = (enc.gvid, enc.glab, enc.gs, enc.ge, enc.pvid, enc.plab, enc.ps, enc.pe, enc.score, order, thr,
+            enc.num_classes, enc.num_videos)
+    kw = dict(match=p.match, candidate_ties_later_first=p.candidate_ties == "later", ap=p.ap,
+              discrete=p.iou == "snippet", nan_score_first=reverse, score_ties_later_first=reverse,
+              num_threads=int(num_threads))
+    numpy_candidates = _numpy_candidates(p, tie_policy)
+    if not numpy_candidates and not return_matches:
+        return _C.detection_map(*args, **kw)
+    ap, sites, matched = _C.detection_map(*args, **kw, return_candidate_ties=numpy_candidates,
+                                          return_matches=return_matches)
+    if numpy_candidates and len(sites):
+        affected = np.zeros(enc.num_classes + 1, dtype=bool)  # slot 0: label -1
+        affected[enc.plab[sites] + 1] = True
+        rows = np.flatnonzero(affected[enc.plab + 1])  # the affected classes' predictions, in row order
+        new = np.full(len(enc.plab), -1, dtype=np.int64)
+        new[rows] = np.arange(len(rows))
+        sub_order = None if order is None else new[order][new[order] >= 0]
+        site_rows, offsets, cand = _numpy_candidate_orders(enc, sites)
+        redo = _C.detection_map(enc.gvid, enc.glab, enc.gs, enc.ge, enc.pvid[rows], enc.plab[rows], enc.ps[rows],
+                                enc.pe[rows], enc.score[rows], sub_order, thr, enc.num_classes, enc.num_videos,
+                                **kw, candidate_orders=(new[site_rows], offsets, cand),
+                                return_matches=return_matches)
+        if return_matches:
+            redo, _, sub_matched = redo
+            matched[:, rows] = sub_matched
+        sel = affected[1:]
+        ap[:, sel] = redo[:, sel]
+    return (ap, matched) if return_matches else ap
+
+
+def _numpy_candidate_orders(enc: _Encoded, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, offsets, order): ``tiou_arr.argsort()[::-1]`` of each site, as the official loop computes it.
+
+    ``tiou_arr`` is built as the official ``segment_iou`` builds it: the prediction against every GT of
+    its class in its video, in GT row order (``this_gt``), with the same float64 operations
+    (``inter = (min(e) - max(s)).clip(0)``, ``union = (g_len + p_len) - inter``, ``inter / union``);
+    each site's array is a fresh contiguous float64 array and is sorted by numpy's default argsort on
+    its own, so the order is numpy's on this build and CPU.
+    """
+    V = np.int64(max(enc.num_videos, 1))
+    gkey = enc.glab * V + enc.gvid
+    perm = np.argsort(gkey, kind="stable")  # class, then video, then GT row
+    sorted_key = gkey[perm]
+    pkey = enc.plab[sites] * V + enc.pvid[sites]
+    lo = np.searchsorted(sorted_key, pkey, side="left")
+    cnt = np.searchsorted(sorted_key, pkey, side="right") - lo
+    offsets = np.zeros(len(sites) + 1, dtype=np.int64)
+    np.cumsum(cnt, out=offsets[1:])
+    total = int(offsets[-1])
+    site_of_pair = np.repeat(np.arange(len(sites)), cnt)
+    g = perm[np.repeat(lo - offsets[:-1], cnt) + np.arange(total)]
+    p = sites[site_of_pair]
+    ps, pe, gs, ge = enc.ps[p], enc.pe[p], enc.gs[g], enc.ge[g]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inter = (np.minimum(pe, ge) - np.maximum(ps, gs)).clip(0)
+        tiou = inter.astype(float) / ((ge - gs) + (pe - ps) - inter)
+    bounds = offsets.tolist()
+    order = np.empty(total, dtype=np.int64)
+    for k in range(len(sites)):
+        a, b = bounds[k], bounds[k + 1]
+        order[a:b] = np.array(tiou[a:b]).argsort()[::-1]
+    return np.ascontiguousarray(sites, dtype=np.int64), offsets, order
 
 
 def _filter_ambiguous(ambiguous: Any, videos: list, pvid: np.ndarray, ps: np.ndarray, pe: np.ndarray,

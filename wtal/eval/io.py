@@ -656,7 +656,12 @@ def results_to_json_dict(columns_or_detections: Any, *, version: str = "wtal",
     """Build the ActivityNet results dict from prediction columns.
 
     Rows are grouped by video in order of first appearance; within a video they keep their input
-    order. Video ids become JSON object keys, i.e. strings. Values are Python floats, so
+    order, so every (video, class) keeps its input order. Reading the file back gives, per class, the
+    input rows stably grouped by video: the input's own per-class order exactly when each video's rows
+    are contiguous in the input (or, more generally, each class visits videos in first-appearance
+    order). That order is what equal scores are ranked by (both tie policies), so only then does the
+    file give the same tied APs as the columns it was written from. Video ids become JSON object keys,
+    i.e. strings. Values are Python floats, so
     ``json.dumps`` writes the shortest repr that round-trips bit for bit.
 
     Args:

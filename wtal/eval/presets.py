@@ -28,14 +28,17 @@ class Preset:
             GT ``[round(s*f), round(e*f))``, predictions in snippets, IoU of the integer sets).
         match: ``"best"`` (highest-tIoU free GT, falling back to the next best; official) or
             ``"first"`` (first free GT in annotation order with IoU >= thr; W-TALC).
-        candidate_ties: best-IoU matching only, which GT is tried first among equal tIoU: ``"later"``
-            (the reversed numpy argsort of the official code) or ``"earlier"`` (FAC-Net's strict ``>``).
+        candidate_ties: best-IoU matching only, how GT with equal tIoU are ordered: ``"later"``: the
+            repository sorts candidates with ``tiou_arr.argsort()[::-1]`` (official code and its copies);
+            ``tie_policy="numpy"`` calls numpy's argsort on that array, ``"stable"`` tries the later GT
+            row first (a fixed rule). ``"earlier"``: FAC-Net's scan keeps the first GT with a strictly
+            larger IoU (``if IoU > best_iou``), i.e. the earliest GT row among equals, under any policy.
         ap: ``"interpolated"`` (VOC all-point, official) or ``"noninterpolated"`` (W-TALC:
             ``sum(precision at each TP) / npos``).
         score_sort: how the repository ranks predictions: ``"reverse_argsort"``
             (``score.argsort()[::-1]``: NaN first, ties tend to put the later row first) or
             ``"argsort_negated"`` (``np.argsort(-score)``: NaN last, ties tend to keep the earlier row
-            first). ``tie_policy="stable"`` makes that tendency exact; ``"numpy"`` calls numpy's sort.
+            first). ``tie_policy="stable"`` fixes that rule; ``"numpy"`` calls numpy's sort.
         class_order: ``"first_appearance"`` (official: GT labels in order of first appearance) or
             ``"sorted"`` (ActionFormer's sorted label ids, W-TALC's sorted class names). Only the last
             ulp of the mean depends on it.

@@ -207,6 +207,10 @@ class Detections:
                         external_data: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """ActivityNet results dict. Videos appear in first-appearance order, rows in stored order.
 
+        Each (video, class) keeps its stored order; per class, a reader sees the rows grouped by video
+        in the order the videos are listed (see :func:`wtal.eval.io.results_to_json_dict` for when that
+        equals the stored per-class order, which decides how equal scores are ranked).
+
         Args:
             version: the ``"version"`` string.
             videos: if given, these videos are listed first (with ``[]`` when they have no detection),
