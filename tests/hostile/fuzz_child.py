@@ -180,11 +180,67 @@ def _dm_valid(draw):
                                np.float64)  # noqa: E731
     order = draw(st.one_of(st.just(None), st.permutations(range(N)).map(lambda p: np.array(p, np.int64))))
     thr = np.array(draw(st.lists(st.floats(-0.5, 1.5) | FLOATS, min_size=1, max_size=70)), np.float64)
+    group = [int(((gv == pv[r]) & (gl == pl[r])).sum()) for r in range(N)]  # GT of each row's (class, video)
     return call(gv, gl, times(G), times(G), pv, pl, times(N), times(N), times(N), order, thr, C, V,
                 match=draw(st.sampled_from(["best", "first"])), candidate_ties_later_first=draw(st.booleans()),
                 ap=draw(st.sampled_from(["interpolated", "noninterpolated"])), discrete=draw(st.booleans()),
                 nan_score_first=draw(st.booleans()), score_ties_later_first=draw(st.booleans()),
-                num_threads=draw(cint()), wide_indices=draw(st.booleans()))
+                num_threads=draw(cint()), wide_indices=draw(st.booleans()), **draw(_dm_extras(group)))
+
+
+@st.composite
+def _dm_extras(draw, group: list[int]):
+    """The extras keywords: return flags and candidate_orders, mostly consistent with the rows' GT groups
+    (`group[r]`: the number of GT of row r's class and video) so the kernel applies them, often broken:
+    junk instead of the tuple or of one of its arrays, wrong lengths, non-permutations, rows out of
+    order or range, offsets that do not add up, dangerous ints anywhere."""
+    kw = dict(return_candidate_ties=draw(st.booleans()), return_matches=draw(st.booleans()))
+    entry = lambda size: index(size).map(lambda v: min(max(v, -(2**63)), 2**63 - 1))  # noqa: E731 -- int64
+    r = draw(st.integers(0, 9))
+    if r < 3:
+        return kw
+    if r == 3:
+        kw["candidate_orders"] = draw(st.one_of(JUNK, st.just(()), st.just([np.zeros(0, np.int64)] * 3),
+                                                st.tuples(*[i64(draw(st.integers(0, 3)))] * 2),
+                                                st.tuples(*[i64(draw(st.integers(0, 3)))] * 4)))
+        return kw
+    N = len(group)
+    rows = sorted(draw(st.sets(st.integers(0, N - 1), max_size=N))) if N else []
+    perms = [list(draw(st.permutations(range(group[row])))) for row in rows]
+    if r in (4, 5) and rows:  # consistent offsets, but one row's order has the wrong length or entries
+        q = perms[draw(st.integers(0, len(rows) - 1))]
+        how = draw(st.sampled_from(["shorter", "longer", "repeat", "value"]))
+        if how == "shorter" and q:
+            q.pop()
+        elif how == "longer" or not q:
+            q.append(draw(entry(len(q))))
+        elif how == "repeat" and len(q) > 1:
+            q[-1] = q[0]
+        else:
+            q[draw(st.integers(0, len(q) - 1))] = draw(entry(len(q)))
+    offsets = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum([len(q) for q in perms], out=offsets[1:])
+    parts = [np.array(rows, np.int64), offsets, np.array([j for q in perms for j in q], np.int64)]
+    if r >= 8:  # one corruption of the triple's structure
+        k = draw(st.integers(0, 2))
+        a = parts[k]
+        how = draw(st.sampled_from(["value", "drop", "extra", "swap", "junk", "dtype"]))
+        if how == "value" and len(a):
+            a = a.copy()
+            a[draw(st.integers(0, len(a) - 1))] = draw(entry(max(N, 4)))
+        elif how == "drop" and len(a):
+            a = a[:-1].copy()
+        elif how == "extra":
+            a = np.append(a, np.int64(draw(entry(max(N, 4)))))
+        elif how == "swap" and len(a) > 1:
+            a = a[::-1].copy()
+        elif how == "junk":
+            a = draw(JUNK)
+        elif how == "dtype":
+            a = a.astype(draw(st.sampled_from([np.int32, np.float64, np.uint64])))
+        parts[k] = a
+    kw["candidate_orders"] = tuple(parts) if draw(st.integers(0, 19)) else list(parts)
+    return kw
 
 
 @strategy("detection_map")
@@ -209,7 +265,8 @@ def _dm_any(draw):
                 ap=draw(st.sampled_from(["interpolated", "noninterpolated", "interpolated", ""])),
                 discrete=draw(st.booleans()),
                 nan_score_first=draw(st.booleans()), score_ties_later_first=draw(st.booleans()),
-                num_threads=draw(cint()), wide_indices=draw(st.booleans()))
+                num_threads=draw(cint()), wide_indices=draw(st.booleans()),
+                **draw(_dm_extras(draw(st.lists(st.integers(0, 3), min_size=N, max_size=N)))))
 
 
 @strategy("factorize")
@@ -537,7 +594,12 @@ EXAMPLES: dict[str, list] = {
     "detection_map": [call(_I(0), _I(0), _F(0), _F(1), _I(0), _I(0), _F(0), _F(1), _F(0.5), order, _F(0.5), 1, 1)
                       for order in (5, [0], "ab", {}, np.zeros(1), _I(2**62))]
     + [call(_I(0), _I(0), _F(0), _F(1), _I(0), _I(0), _F(0), _F(1), _F(0.5), None, _F(0.5), nc, nv)
-       for nc, nv in ((1, 2**62), (2**40, 1), (1, 2**40))],
+       for nc, nv in ((1, 2**62), (2**40, 1), (1, 2**40))]
+    + [call(_I(0, 0), _I(0, 0), _F(0, 0), _F(1, 1), _I(0), _I(0), _F(0), _F(1), _F(0.5), None, _F(0.5), 1, 1,
+            candidate_orders=co, return_candidate_ties=True, return_matches=True)
+       for co in ((), [_I(0), _I(0, 2), _I(1, 0)], (_I(0), _I(0, 2), _I(0, 2**62)), (_I(0), _I(0, 2), _I(1, 1)),
+                  (_I(2**63 - 1), _I(0, 2), _I(1, 0)), (_I(0), _I(0, 2**62), _I(1, 0)), (_I(0), _I(-2, 2), _I(1, 0)),
+                  (_I(0), _I(0, 2), None), (_I(0), _I(0, 1), _I(0)))],
     "upsampled_length": [call(2**62, 2**62), call(5, 0), call(5, -3), call(-5, 3), call(2**40, 2**40)],
     "upsample_linear": [call(np.zeros((2, 4)), _I(4, 4), 2**40), call(np.zeros((2, 4)), _I(4, 4), 2**62)],
     "nms": [call(np.array([[-1e308, 1e308], [0.0, 1.7e308]]), _F(0.9, 0.8), None, 0, 0, 0.5, 0.5, None, 0, True,

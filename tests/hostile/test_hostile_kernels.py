@@ -40,11 +40,13 @@ def test_oic_scores_strided_rows_and_scale_windows_cannot_overflow():
             _C.oic_scores(cas, I(0), I(3), *seg, 0, ratio, 1.0)
 
 
-def _dm(order=None, num_classes=1, num_videos=1, **kw):
+def _dm(order=None, num_classes=1, num_videos=1, candidate_orders=None, **kw):
     a = dict(gt_video=I(0), gt_label=I(0), gt_start=F(0.0), gt_end=F(1.0), pred_video=I(0, 0), pred_label=I(0, 0),
              pred_start=F(0.0, 0.5), pred_end=F(1.0, 1.5), pred_score=F(0.9, 0.8))
+    flags = {k: kw.pop(k) for k in ("return_candidate_ties", "return_matches") if k in kw}
     a.update(kw)
-    return _C.detection_map(*a.values(), order, F(0.5), num_classes, num_videos)
+    return _C.detection_map(*a.values(), order, F(0.5), num_classes, num_videos, candidate_orders=candidate_orders,
+                            **flags)
 
 
 def test_detection_map_order_must_be_an_int64_array():
@@ -107,6 +109,64 @@ def test_detection_map_64_bit_indices_and_sparse_ids_give_the_same_ap(d, stretch
     sparse[4] = np.where(cols[4] >= 0, cols[4] * stretch + 7, -1)
     got = _C.detection_map(*sparse, None, d["thr"], d["C"], (d["V"] - 1) * stretch + 8, **opts)
     np.testing.assert_array_equal(got, ref)
+
+
+
+@given(_map_inputs(), st.integers(1, 2**40), st.data())
+def test_detection_map_extras_agree_on_the_64_bit_path_and_with_sparse_ids(d, stretch, data):
+    """candidate_orders, return_candidate_ties and return_matches give the same answer on the 32-bit and
+    the 64-bit index paths, with dense and with sparse video ids; rows stay input rows throughout."""
+    cols = [d[k] for k in ("gt_video", "gt_label", "gt_start", "gt_end", "pred_video", "pred_label", "pred_start",
+                           "pred_end", "pred_score")]
+    gv, gl, pv, pl = d["gt_video"], d["gt_label"], d["pred_video"], d["pred_label"]
+    group = [int(((gv == pv[r]) & (gl == pl[r])).sum()) for r in range(len(pv))]
+    rows = sorted(data.draw(st.sets(st.integers(0, len(pv) - 1), max_size=len(pv)))) if len(pv) else []
+    perms = [data.draw(st.permutations(range(group[r]))) for r in rows]
+    overrides = (I(*rows), np.cumsum([0] + [len(q) for q in perms]).astype(np.int64), I(*[j for q in perms for j in q]))
+    opts = dict(match=d["match"], ap=d["ap"], discrete=d["discrete"], return_candidate_ties=True, return_matches=True)
+    sparse = list(cols)
+    sparse[0] = cols[0] * stretch + 7
+    sparse[4] = np.where(cols[4] >= 0, cols[4] * stretch + 7, -1)
+    sparse_v = (d["V"] - 1) * stretch + 8
+    for given_orders in (None, overrides):
+        ref = _C.detection_map(*cols, None, d["thr"], d["C"], d["V"], candidate_orders=given_orders, **opts)
+        for c, v, wide in ((cols, d["V"], True), (sparse, sparse_v, False), (sparse, sparse_v, True)):
+            got = _C.detection_map(*c, None, d["thr"], d["C"], v, candidate_orders=given_orders, wide_indices=wide,
+                                   **opts)
+            for a, b in zip(got, ref):
+                np.testing.assert_array_equal(a, b)
+        ap, ties, matched = ref
+        assert ties.dtype == np.int64 and matched.shape == (len(d["thr"]), len(pv))
+        assert ((ties >= 0) & (ties < len(pv))).all() and (pl[ties] >= 0).all()
+        t_idx, p_idx = np.nonzero(matched >= 0)
+        g = matched[t_idx, p_idx]  # input GT rows of the prediction's own class and video
+        assert (gv[g] == pv[p_idx]).all() and (gl[g] == pl[p_idx]).all()
+
+
+def test_detection_map_bad_candidate_orders_are_named_errors():
+    base = dict(gt_video=I(0, 0), gt_label=I(0, 0), gt_start=F(0.0, 0.0), gt_end=F(1.0, 1.0))
+    ok = (I(0), I(0, 2), I(1, 0))
+    assert _dm(**base, candidate_orders=ok).shape == (1, 1)
+    bad = [([I(0), I(0, 2), I(1, 0)], TypeError, "candidate_orders must be None or a tuple"),
+           (I(0, 2), TypeError, "candidate_orders must be None or a tuple"),
+           ("abc", TypeError, "candidate_orders must be None or a tuple"),
+           ((), ValueError, "got a tuple of length 0"),
+           (ok + (I(0),), ValueError, "got a tuple of length 4"),
+           ((None, I(0, 2), I(1, 0)), TypeError, "candidate_orders rows must be a numpy array, got NoneType"),
+           ((I(0), [0, 2], I(1, 0)), TypeError, "candidate_orders offsets must be a numpy array, got list"),
+           ((I(0), I(0, 2), np.array([1, 0], np.int32)), TypeError, "candidate_orders order must have dtype int64"),
+           ((I(0), I(0, 2), np.array([[1, 0]])), ValueError, "candidate_orders order must be 1-D"),
+           ((I(0), I(0), I(1, 0)), ValueError, r"len\(rows\) \+ 1"),
+           ((I(0), I(0, 2**62), I(1, 0)), ValueError, r"must end at len\(order\) = 2"),
+           ((I(0), I(-2, 2), I(1, 0)), ValueError, "offsets must start at 0"),
+           ((I(2**63 - 1), I(0, 2), I(1, 0)), ValueError, "candidate order row 9223372036854775807 is outside"),
+           ((I(1, 0), I(0, 2, 4), I(1, 0, 1, 0)), ValueError, "strictly ascending"),
+           ((I(0), I(0, 2), I(0, 2**62)), ValueError, r"not a permutation of range\(2\)"),
+           ((I(0), I(0, 2), I(1, 1)), ValueError, r"not a permutation of range\(2\)"),
+           ((I(0), I(0, 1), I(0)), ValueError, "has 1 entries but its video has 2 GT")]
+    for orders, exc, msg in bad:
+        with pytest.raises(exc, match=msg):
+            _dm(**base, candidate_orders=orders, return_candidate_ties=True, return_matches=True)
 
 
 def test_upsampled_length_and_upsample_sizes():
