@@ -1,3 +1,6 @@
+#include <stdexcept>
+#include <string>
+
 #include "cuda/common.cuh"
 #include "cuda/cuda_api.h"
 
@@ -28,6 +31,13 @@ int device_count() {
 }
 
 void synchronize(int device) {
+  // Check the index before touching the runtime, so a bad argument (or a machine without a driver) is
+  // a named error instead of whatever cudaGetDevice reports.
+  const int n = device_count();
+  if (device < 0 || device >= n) {
+    throw std::invalid_argument("cuda_synchronize: device must be in [0, " + std::to_string(n) + "), got " +
+                                std::to_string(device) + " (" + status() + ")");
+  }
   DeviceGuard guard(device);
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
